@@ -1,0 +1,114 @@
+// The typed configuration of one ulmfit run. YAML is read once, in config.cc, into these structs;
+// the rest of the program never sees YAML. Every field has a default here, and docs/config.md
+// documents each key (same names: section.key).
+//
+// Presets: `preset: fastai` (the default) and `preset: paper` change some defaults before the
+// file's own values are applied; see ApplyPreset() in config.cc and ULMFIT_REFERENCE.md section 7.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ulmfit {
+
+// Where the run lives and how it executes.
+struct RunConfig {
+  std::string output_dir = "runs/default";  // run directory: checkpoints, metrics.jsonl, logs
+  uint64_t seed = 42;                       // seeds every RNG stream (torch, shuffles, BPTT)
+  std::string device = "auto";              // "auto" (CUDA if available), "cpu", "cuda", "cuda:N"
+  int threads = 0;                          // intra-op CPU threads; 0 = number of physical cores
+  double checkpoint_minutes = 10;           // also checkpoint mid-epoch this often; 0 = epoch only
+  int log_every = 50;                       // progress line every N steps (TTY: rewritten in place)
+};
+
+// A corpus for language modelling: one document per line of a file, or one per file in a folder.
+// Files may be gzipped (.gz).
+struct LmDataConfig {
+  std::string train;                  // required: path to a text file or a folder of text files
+  std::string valid;                  // validation text; empty = hold out valid_fraction of train
+  double valid_fraction = 0.05;       // used only when `valid` is empty (documents, seeded)
+  std::string format = "auto";        // "lines" (one doc per line), "files" (one doc per file),
+                                      // "auto": files for a folder, lines for a file
+  int64_t max_documents = 0;          // read at most this many training documents; 0 = all
+};
+
+// Text pipeline: fastai's pre-rules, then SentencePiece.
+struct TextConfig {
+  bool rules = true;                  // apply fastai pre-rules (fix_html, xxrep, xxwrep, xxup, xxmaj)
+  bool lowercase = true;              // lowercase after marking case with xxup/xxmaj
+  std::string spm_model;              // use this SentencePiece .model instead of training one
+  int vocab_size = 15000;             // SentencePiece vocabulary size (MultiFiT uses 15k)
+  std::string model_type = "unigram"; // SentencePiece model type: unigram or bpe
+  double character_coverage = 0.99995;  // SentencePiece character coverage
+  int64_t max_training_sentences = 2000000;  // SentencePiece input_sentence_size (sampled)
+  std::string cache_dir;              // token-id cache; empty = <output_dir>/../.cache
+  int threads = 0;                    // tokenizer threads; 0 = all hardware threads
+};
+
+// AWD-LSTM (Merity et al. 2017), as used by ULMFiT (Howard & Ruder 2018, section 4.1).
+struct DropoutConfig {
+  double embed = 0.02;   // whole embedding rows (fastai embed_p)
+  double input = 0.25;   // variational dropout on the embedding output (input_p)
+  double weight = 0.2;   // DropConnect on each LSTM's hidden-to-hidden matrix (weight_p)
+  double hidden = 0.15;  // variational dropout between LSTM layers (hidden_p)
+  double output = 0.1;   // variational dropout on the last LSTM output (output_p)
+};
+
+struct ModelConfig {
+  int emb_size = 400;       // embedding size; also the last LSTM layer's size (tied decoder)
+  int hidden_size = 1152;   // hidden units in the inner LSTM layers (paper: 1150)
+  int num_layers = 3;       // LSTM layers
+  DropoutConfig dropout;    // LM dropouts (fastai awd_lstm_lm_config)
+  double drop_mult = 1.0;   // multiplies every dropout above (fastai drop_mult)
+  bool tie_weights = true;  // decoder weight = embedding weight
+  bool out_bias = true;     // decoder has a bias
+};
+
+// Optimizer and learning-rate schedule of one training stage.
+struct ScheduleConfig {
+  std::string kind = "one_cycle";  // "stlr", "one_cycle" or "constant"
+  double cut_frac = 0.1;           // STLR: fraction of steps spent increasing (paper eq. 3)
+  double ratio = 32;               // STLR: lr_max / lr_min (paper eq. 3)
+  double pct_start = 0.25;         // one-cycle: fraction of steps warming up (fastai v2)
+  double div = 25;                 // one-cycle: start lr = lr_max / div
+  double div_final = 1e5;          // one-cycle: final lr = lr_max / div_final
+  double mom_max = 0.8;            // one-cycle: Adam beta1 at the ends (fastai moms 0.8,0.7,0.8)
+  double mom_min = 0.7;            // one-cycle: Adam beta1 at the peak lr
+};
+
+struct OptimizerConfig {
+  double beta1 = 0.7;          // Adam beta1 when the schedule does not cycle momentum (paper)
+  double beta2 = 0.99;         // Adam beta2 (paper)
+  double eps = 1e-5;           // Adam epsilon (fastai)
+  double weight_decay = 0.01;  // decoupled weight decay (AdamW, fastai true_wd)
+  double clip = 0.1;           // gradient-norm clipping; 0 = off
+};
+
+// Stage 1: language-model pretraining on general text.
+struct PretrainConfig {
+  LmDataConfig data;            // the general-domain corpus
+  int epochs = 10;
+  int batch_size = 64;          // number of parallel token streams
+  int bptt = 70;                // mean BPTT length
+  bool variable_bptt = true;    // AWD-LSTM random sequence lengths, lr scaled by seq_len / bptt
+  double lr = 1e-2;             // peak learning rate
+  ScheduleConfig schedule;
+  OptimizerConfig optimizer;
+  double ar_alpha = 2.0;        // activation regularization (on dropped last-layer output)
+  double tar_beta = 1.0;        // temporal activation regularization (on raw last-layer output)
+  bool backwards = false;       // train on reversed token streams (backward LM)
+  bool mixed_precision = false; // CUDA only: autocast to float16
+  int64_t max_steps = 0;        // stop each epoch after this many steps; 0 = full epochs (tests)
+};
+
+struct Config {
+  std::string preset = "fastai";  // "fastai" or "paper": which defaults apply
+  std::string source_path;        // the YAML file this came from (not a key)
+  RunConfig run;
+  TextConfig text;
+  ModelConfig model;
+  PretrainConfig pretrain;
+};
+
+}  // namespace ulmfit
