@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -105,6 +106,9 @@ struct PretrainConfig {
 struct Config {
   std::string preset = "fastai";  // "fastai" or "paper": which defaults apply
   std::string source_path;        // the YAML file this came from (not a key)
+  // Where each key was set, "section.key" -> "file:line:col" or "--set section.key=value"
+  // (not a key): filled by the loader so ValidateConfig() can point at the offending line.
+  std::map<std::string, std::string> key_locations;
   RunConfig run;
   TextConfig text;
   ModelConfig model;
