@@ -43,7 +43,7 @@ struct TextConfig {
   std::string model_type = "unigram"; // SentencePiece model type: unigram or bpe
   double character_coverage = 0.99995;  // SentencePiece character coverage
   int64_t max_training_sentences = 2000000;  // SentencePiece input_sentence_size (sampled)
-  std::string cache_dir;              // token-id cache; empty = <output_dir>/../.cache
+  std::string cache_dir;              // token-id cache; empty = ~/.cache/ulmfit (shared by runs)
   int threads = 0;                    // tokenizer threads; 0 = all hardware threads
 };
 

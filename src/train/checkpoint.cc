@@ -1,0 +1,188 @@
+#include "train/checkpoint.h"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "util/files.h"
+
+namespace ulmfit {
+namespace fs = std::filesystem;
+namespace {
+
+std::string OldDir(const std::string& dir) { return dir + ".old"; }
+std::string TmpDir(const std::string& dir) { return dir + ".tmp"; }
+
+// Returns the directory holding a complete checkpoint: `dir`, or `dir.old` when a crash hit
+// between the two renames of a swap.
+std::string CompleteCheckpointDir(const std::string& dir) {
+  if (fs::exists(fs::path(dir) / "state.json")) return dir;
+  if (fs::exists(fs::path(OldDir(dir)) / "state.json")) return OldDir(dir);
+  return "";
+}
+
+torch::Generator CpuGenerator() { return at::detail::getDefaultCPUGenerator(); }
+
+}  // namespace
+
+absl::Status SaveModuleWeights(const torch::nn::Module& module, const std::string& path) {
+  try {
+    torch::serialize::OutputArchive archive;
+    for (const auto& item : module.named_parameters(/*recurse=*/true)) {
+      archive.write(item.key(), item.value().detach().cpu());
+    }
+    for (const auto& item : module.named_buffers(/*recurse=*/true)) {
+      archive.write(item.key(), item.value().detach().cpu(), /*is_buffer=*/true);
+    }
+    archive.save_to(path + ".tmp");
+  } catch (const c10::Error& e) {
+    return absl::InternalError(fmt::format("{}: cannot save weights: {}", path,
+                                           e.what_without_backtrace()));
+  }
+  std::error_code ec;
+  fs::rename(path + ".tmp", path, ec);
+  if (ec) return absl::InternalError(fmt::format("{}: {}", path, ec.message()));
+  return absl::OkStatus();
+}
+
+absl::Status LoadModuleWeights(torch::nn::Module& module, const std::string& path) {
+  if (!fs::exists(path)) {
+    return absl::NotFoundError(fmt::format("{}: weights file not found", path));
+  }
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(fmt::format(
+        "{}: corrupt or unreadable weights file; delete it or restore a good copy", path));
+  }
+  torch::NoGradGuard no_grad;
+  auto load_one = [&](const std::string& key, torch::Tensor& target,
+                      bool is_buffer) -> absl::Status {
+    torch::Tensor value;
+    if (!archive.try_read(key, value, is_buffer)) {
+      return absl::FailedPreconditionError(fmt::format(
+          "{}: has no '{}'; it was saved from a different model (check the model section of "
+          "the config)", path, key));
+    }
+    if (value.sizes() != target.sizes()) {
+      return absl::FailedPreconditionError(fmt::format(
+          "{}: '{}' has shape {} but the model expects {}; it was saved with different model "
+          "settings or vocabulary", path, key, fmt::join(value.sizes(), "x"),
+          fmt::join(target.sizes(), "x")));
+    }
+    target.copy_(value);
+    return absl::OkStatus();
+  };
+  for (auto& item : module.named_parameters(/*recurse=*/true)) {
+    RETURN_IF_ERROR(load_one(item.key(), item.value(), false));
+  }
+  for (auto& item : module.named_buffers(/*recurse=*/true)) {
+    RETURN_IF_ERROR(load_one(item.key(), item.value(), true));
+  }
+  return absl::OkStatus();
+}
+
+bool CheckpointExists(const std::string& dir) { return !CompleteCheckpointDir(dir).empty(); }
+
+absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& model,
+                            const torch::optim::Optimizer& optimizer,
+                            const std::vector<torch::Tensor>& lstm_state,
+                            const TrainingState& state) {
+  const std::string tmp = TmpDir(dir);
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) return absl::InternalError(fmt::format("{}: cannot create: {}", tmp, ec.message()));
+
+  RETURN_IF_ERROR(SaveModuleWeights(model, (fs::path(tmp) / "model.pt").string()));
+  try {
+    torch::serialize::OutputArchive opt_archive;
+    optimizer.save(opt_archive);
+    opt_archive.save_to((fs::path(tmp) / "optimizer.pt").string());
+
+    torch::serialize::OutputArchive rng_archive;
+    rng_archive.write("cpu_rng", CpuGenerator().get_state());
+    for (size_t i = 0; i < lstm_state.size(); ++i) {
+      rng_archive.write(fmt::format("lstm_state.{}", i), lstm_state[i].detach().cpu());
+    }
+    rng_archive.save_to((fs::path(tmp) / "state.pt").string());
+  } catch (const c10::Error& e) {
+    return absl::InternalError(
+        fmt::format("{}: cannot save checkpoint: {}", tmp, e.what_without_backtrace()));
+  }
+  const std::string json = fmt::format(
+      "{{\"format_version\": {}, \"stage\": \"{}\", \"epoch\": {}, \"step_in_epoch\": {}, "
+      "\"global_step\": {}, \"elapsed_seconds\": {:.3f}, \"metrics_bytes\": {}, "
+      "\"best_valid_loss\": {:.17g}, \"lstm_state_tensors\": {}}}\n",
+      kCheckpointFormatVersion, state.stage, state.epoch, state.step_in_epoch, state.global_step,
+      state.elapsed_seconds, state.metrics_bytes, state.best_valid_loss, lstm_state.size());
+  // state.json last: its presence marks the directory complete.
+  RETURN_IF_ERROR(WriteFileAtomic((fs::path(tmp) / "state.json").string(), json));
+
+  // Swap: dir -> dir.old, tmp -> dir, drop dir.old. A crash in between leaves dir.old complete.
+  fs::remove_all(OldDir(dir), ec);
+  if (fs::exists(dir)) fs::rename(dir, OldDir(dir), ec);
+  if (ec) return absl::InternalError(fmt::format("{}: {}", dir, ec.message()));
+  fs::rename(tmp, dir, ec);
+  if (ec) return absl::InternalError(fmt::format("{}: {}", dir, ec.message()));
+  fs::remove_all(OldDir(dir), ec);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TrainingState> LoadCheckpoint(const std::string& dir, torch::nn::Module& model,
+                                             torch::optim::Optimizer& optimizer,
+                                             std::vector<torch::Tensor>* lstm_state) {
+  const std::string from = CompleteCheckpointDir(dir);
+  if (from.empty()) return absl::NotFoundError(fmt::format("{}: no checkpoint found", dir));
+  const std::string state_path = (fs::path(from) / "state.json").string();
+  TrainingState state;
+  int64_t num_lstm = 0;
+  try {
+    const YAML::Node node = YAML::LoadFile(state_path);
+    const int version = node["format_version"].as<int>();
+    if (version != kCheckpointFormatVersion) {
+      return absl::FailedPreconditionError(fmt::format(
+          "{}: checkpoint format {} is not supported by this ulmfit (expects {})", state_path,
+          version, kCheckpointFormatVersion));
+    }
+    state.stage = node["stage"].as<std::string>();
+    state.epoch = node["epoch"].as<int64_t>();
+    state.step_in_epoch = node["step_in_epoch"].as<int64_t>();
+    state.global_step = node["global_step"].as<int64_t>();
+    state.elapsed_seconds = node["elapsed_seconds"].as<double>();
+    state.metrics_bytes = node["metrics_bytes"].as<int64_t>();
+    state.best_valid_loss = node["best_valid_loss"].as<double>();
+    num_lstm = node["lstm_state_tensors"].as<int64_t>();
+  } catch (const YAML::Exception& e) {
+    return absl::DataLossError(fmt::format(
+        "{}: corrupt checkpoint state ({}); delete {} to start the stage again", state_path,
+        e.what(), from));
+  }
+  RETURN_IF_ERROR(LoadModuleWeights(model, (fs::path(from) / "model.pt").string()));
+  try {
+    torch::serialize::InputArchive opt_archive;
+    opt_archive.load_from((fs::path(from) / "optimizer.pt").string());
+    optimizer.load(opt_archive);
+
+    torch::serialize::InputArchive state_archive;
+    state_archive.load_from((fs::path(from) / "state.pt").string());
+    torch::Tensor rng;
+    state_archive.read("cpu_rng", rng);
+    CpuGenerator().set_state(rng);
+    lstm_state->clear();
+    for (int64_t i = 0; i < num_lstm; ++i) {
+      torch::Tensor t;
+      state_archive.read(fmt::format("lstm_state.{}", i), t);
+      lstm_state->push_back(t);
+    }
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(fmt::format(
+        "{}: corrupt or mismatched checkpoint ({}); delete it to start the stage again", from,
+        e.what_without_backtrace()));
+  }
+  return state;
+}
+
+}  // namespace ulmfit

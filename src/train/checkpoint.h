@@ -1,0 +1,47 @@
+// Checkpoints: a directory holding the model, the optimizer, the RNG and LSTM state, and a small
+// state.json. A new checkpoint is written next to the old one and swapped in by renames, so a
+// crash at any moment leaves one complete checkpoint on disk.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "util/status.h"
+
+namespace ulmfit {
+
+inline constexpr int kCheckpointFormatVersion = 1;
+
+// Where training stands; enough (with the tensors) to continue exactly where it stopped.
+struct TrainingState {
+  std::string stage;          // "pretrain", ...
+  int64_t epoch = 0;          // 0-based epoch to continue in
+  int64_t step_in_epoch = 0;  // next batch index within that epoch
+  int64_t global_step = 0;    // optimizer updates so far (drives the LR schedule)
+  double elapsed_seconds = 0; // training time before this checkpoint
+  int64_t metrics_bytes = 0;  // length of metrics.jsonl when saved (later lines are replayed)
+  double best_valid_loss = 0; // for reporting
+};
+
+// Saves every parameter and buffer by name.
+absl::Status SaveModuleWeights(const torch::nn::Module& module, const std::string& path);
+// Loads weights saved by SaveModuleWeights; a missing key or a shape mismatch is an error that
+// names the file and the parameter, never a silent reshape.
+absl::Status LoadModuleWeights(torch::nn::Module& module, const std::string& path);
+
+absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& model,
+                            const torch::optim::Optimizer& optimizer,
+                            const std::vector<torch::Tensor>& lstm_state,
+                            const TrainingState& state);
+
+// Restores into an already-built model and optimizer (same config). Looks in `dir` and in the
+// `.old` copy a crash may have left behind.
+absl::StatusOr<TrainingState> LoadCheckpoint(const std::string& dir, torch::nn::Module& model,
+                                             torch::optim::Optimizer& optimizer,
+                                             std::vector<torch::Tensor>* lstm_state);
+
+bool CheckpointExists(const std::string& dir);
+
+}  // namespace ulmfit
