@@ -1,0 +1,817 @@
+#include "config/config_loader.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "fmt/format.h"
+#include "util/status.h"
+#include "yaml-cpp/yaml.h"
+
+namespace ulmfit {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// The key table. One line per YAML key: parsing, ConfigToYaml, the unknown-key check and --set
+// all walk it, so the key list exists only here. `v(key, field)` reads or writes a scalar field;
+// a struct field is a nested section. A new key also needs its range check in ValidateConfig()
+// and a row in docs/config.md.
+
+template <typename V>
+void VisitFields(RunConfig& c, V& v) {
+  v("output_dir", c.output_dir);
+  v("seed", c.seed);
+  v("device", c.device);
+  v("threads", c.threads);
+  v("checkpoint_minutes", c.checkpoint_minutes);
+  v("log_every", c.log_every);
+}
+
+template <typename V>
+void VisitFields(TextConfig& c, V& v) {
+  v("rules", c.rules);
+  v("lowercase", c.lowercase);
+  v("spm_model", c.spm_model);
+  v("vocab_size", c.vocab_size);
+  v("model_type", c.model_type);
+  v("character_coverage", c.character_coverage);
+  v("max_training_sentences", c.max_training_sentences);
+  v("cache_dir", c.cache_dir);
+  v("threads", c.threads);
+}
+
+template <typename V>
+void VisitFields(DropoutConfig& c, V& v) {
+  v("embed", c.embed);
+  v("input", c.input);
+  v("weight", c.weight);
+  v("hidden", c.hidden);
+  v("output", c.output);
+}
+
+template <typename V>
+void VisitFields(ModelConfig& c, V& v) {
+  v("emb_size", c.emb_size);
+  v("hidden_size", c.hidden_size);
+  v("num_layers", c.num_layers);
+  v("dropout", c.dropout);
+  v("drop_mult", c.drop_mult);
+  v("tie_weights", c.tie_weights);
+  v("out_bias", c.out_bias);
+}
+
+template <typename V>
+void VisitFields(LmDataConfig& c, V& v) {
+  v("train", c.train);
+  v("valid", c.valid);
+  v("valid_fraction", c.valid_fraction);
+  v("format", c.format);
+  v("max_documents", c.max_documents);
+}
+
+template <typename V>
+void VisitFields(ScheduleConfig& c, V& v) {
+  v("kind", c.kind);
+  v("cut_frac", c.cut_frac);
+  v("ratio", c.ratio);
+  v("pct_start", c.pct_start);
+  v("div", c.div);
+  v("div_final", c.div_final);
+  v("mom_max", c.mom_max);
+  v("mom_min", c.mom_min);
+}
+
+template <typename V>
+void VisitFields(OptimizerConfig& c, V& v) {
+  v("beta1", c.beta1);
+  v("beta2", c.beta2);
+  v("eps", c.eps);
+  v("weight_decay", c.weight_decay);
+  v("clip", c.clip);
+}
+
+template <typename V>
+void VisitFields(PretrainConfig& c, V& v) {
+  v("data", c.data);
+  v("epochs", c.epochs);
+  v("batch_size", c.batch_size);
+  v("bptt", c.bptt);
+  v("variable_bptt", c.variable_bptt);
+  v("lr", c.lr);
+  v("schedule", c.schedule);
+  v("optimizer", c.optimizer);
+  v("ar_alpha", c.ar_alpha);
+  v("tar_beta", c.tar_beta);
+  v("backwards", c.backwards);
+  v("mixed_precision", c.mixed_precision);
+  v("max_steps", c.max_steps);
+}
+
+template <typename V>
+void VisitFields(Config& c, V& v) {
+  v("preset", c.preset);  // first, so resolved.yaml reads in the order it is applied
+  v("run", c.run);
+  v("text", c.text);
+  v("model", c.model);
+  v("pretrain", c.pretrain);
+}
+
+// Struct fields are sections (nested maps); everything else is a scalar.
+template <typename T>
+constexpr bool kIsSection = std::is_class_v<T> && !std::is_same_v<T, std::string>;
+
+std::vector<std::string> PresetNames() { return {"fastai", "paper"}; }
+
+// ---------------------------------------------------------------------------------------------
+// The key tree, built once from the table, for unknown-key checks, suggestions and --set paths.
+
+struct KeyInfo {
+  std::string name;
+  bool is_section = false;
+  std::vector<KeyInfo> children;  // the keys of a section
+
+  const KeyInfo* Find(absl::string_view key) const {
+    for (const KeyInfo& child : children) {
+      if (child.name == key) return &child;
+    }
+    return nullptr;
+  }
+};
+
+class SchemaBuilder {
+ public:
+  explicit SchemaBuilder(KeyInfo* level) : level_(level) {}
+
+  template <typename T>
+  void operator()(const char* key, T& field) {
+    KeyInfo info;
+    info.name = key;
+    if constexpr (kIsSection<T>) {
+      info.is_section = true;
+      SchemaBuilder sub(&info);
+      VisitFields(field, sub);
+    }
+    level_->children.push_back(std::move(info));
+  }
+
+ private:
+  KeyInfo* level_;
+};
+
+const KeyInfo& Schema() {
+  static const KeyInfo* const root = [] {
+    auto* info = new KeyInfo;
+    Config defaults;
+    SchemaBuilder builder(info);
+    VisitFields(defaults, builder);
+    return info;
+  }();
+  return *root;
+}
+
+// ---------------------------------------------------------------------------------------------
+// "Did you mean" suggestions.
+
+int EditDistance(absl::string_view a, absl::string_view b) {
+  std::vector<int> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = static_cast<int>(j);
+  for (size_t i = 1; i <= a.size(); ++i) {
+    int diagonal = row[0];
+    row[0] = static_cast<int>(i);
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const int above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The candidate closest to `word`: a case-insensitive match, a prefix either way, or within edit
+// distance 3 (and shorter than the word itself, so "foo" does not suggest "run"). "" if none.
+std::string ClosestWord(const std::string& word, const std::vector<std::string>& candidates) {
+  const std::string lower = absl::AsciiStrToLower(word);
+  constexpr int kNoMatch = 4;
+  int best_score = kNoMatch;
+  std::string best;
+  for (const std::string& candidate : candidates) {
+    int score = kNoMatch;
+    if (lower == candidate) {
+      score = 0;
+    } else if (lower.size() >= 2 &&
+               (absl::StartsWith(candidate, lower) || absl::StartsWith(lower, candidate))) {
+      score = 1;
+    } else {
+      const int distance = EditDistance(lower, candidate);
+      if (distance <= 3 && distance < static_cast<int>(lower.size())) score = distance;
+    }
+    if (score < best_score) {
+      best_score = score;
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+// Full dotted paths of every key named `name` anywhere in the tree (a key put in the wrong
+// section, e.g. a top-level `epochs:`).
+void FindEverywhere(const KeyInfo& level, const std::string& prefix, const std::string& name,
+                    std::vector<std::string>* found) {
+  for (const KeyInfo& child : level.children) {
+    if (child.name == name) found->push_back(prefix + child.name);
+    if (child.is_section) FindEverywhere(child, prefix + child.name + ".", name, found);
+  }
+}
+
+// " (did you mean 'model.hidden_size'?)" for an unknown `key` in section `level` at `prefix`
+// ("" or "model."); `rest` is appended for --set paths that continue below the bad part.
+std::string Suggestion(const std::string& key, const KeyInfo& level, const std::string& prefix,
+                       const std::string& rest = "") {
+  std::vector<std::string> names;
+  for (const KeyInfo& child : level.children) names.push_back(child.name);
+  std::string best = ClosestWord(key, names);
+  if (!best.empty()) {
+    best = prefix + best + rest;
+  } else {
+    std::vector<std::string> elsewhere;
+    FindEverywhere(Schema(), "", absl::AsciiStrToLower(key), &elsewhere);
+    if (elsewhere.empty()) return "";
+    best = elsewhere.front() + rest;
+  }
+  return absl::StrCat(" (did you mean '", best, "'?)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scalars: text <-> typed value. Each Parse returns false if `text` is not a valid T.
+
+bool Parse(const std::string& text, std::string* out) {
+  *out = text;
+  return true;
+}
+
+bool Parse(const std::string& text, bool* out) {
+  const std::string lower = absl::AsciiStrToLower(text);
+  if (lower == "true" || lower == "yes") {
+    *out = true;
+  } else if (lower == "false" || lower == "no") {
+    *out = false;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool Parse(const std::string& text, double* out) {
+  double value;
+  if (!absl::SimpleAtod(text, &value) || !std::isfinite(value)) return false;
+  *out = value;
+  return true;
+}
+
+// Integers also accept an exact float such as 2e6, handy for sizes.
+template <typename Int>
+bool ParseInteger(const std::string& text, Int* out) {
+  if (absl::SimpleAtoi(text, out)) return true;
+  double value;
+  if (!absl::SimpleAtod(text, &value) || !std::isfinite(value) || value != std::floor(value)) {
+    return false;
+  }
+  const double lo = static_cast<double>(std::numeric_limits<Int>::min());
+  const double hi = static_cast<double>(std::numeric_limits<Int>::max()) + 1.0;
+  if (value < lo || value >= hi) return false;
+  *out = static_cast<Int>(value);
+  return true;
+}
+
+bool Parse(const std::string& text, int* out) { return ParseInteger(text, out); }
+bool Parse(const std::string& text, int64_t* out) { return ParseInteger(text, out); }
+bool Parse(const std::string& text, uint64_t* out) { return ParseInteger(text, out); }
+
+const char* TypeName(const std::string*) { return "a string"; }
+const char* TypeName(const bool*) { return "true or false (yes/no)"; }
+const char* TypeName(const double*) { return "a number"; }
+const char* TypeName(const int*) { return "an integer"; }
+const char* TypeName(const int64_t*) { return "an integer"; }
+const char* TypeName(const uint64_t*) { return "a non-negative integer"; }
+
+template <typename T>
+std::string Format(const T& value) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return value;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return value ? "true" : "false";
+  } else {
+    return fmt::format("{}", value);  // doubles: shortest text that reads back exactly
+  }
+}
+
+// What a node holds, for "got ..." in messages.
+std::string Describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return absl::StrCat("'", node.Scalar(), "'");
+    default:
+      return "nothing";
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// YAML tree -> Config.
+
+std::string JoinErrors(const std::vector<std::string>& errors) {
+  // One line, whatever yaml-cpp or a value put in.
+  return absl::StrReplaceAll(absl::StrJoin(errors, "; "), {{"\n", " "}, {"\r", " "}});
+}
+
+struct LoadContext {
+  std::string source;                              // file path or source name
+  std::map<std::string, std::string> set_sources;  // "a.b" -> "--set a.b=v" that set it
+  std::map<std::string, std::string> locations;    // becomes Config::key_locations
+  std::vector<std::pair<YAML::Mark, std::string>> errors;
+
+  void AddError(const YAML::Mark& mark, std::string text) {
+    errors.emplace_back(mark, std::move(text));
+  }
+
+  // All errors on one line, in file order (--set ones first) so a long message reads naturally.
+  absl::Status ErrorStatus() const {
+    std::vector<std::pair<YAML::Mark, std::string>> sorted = errors;
+    std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+      return std::make_pair(a.first.line, a.first.column) <
+             std::make_pair(b.first.line, b.first.column);
+    });
+    std::vector<std::string> texts;
+    for (const auto& error : sorted) texts.push_back(error.second);
+    return absl::InvalidArgumentError(JoinErrors(texts));
+  }
+
+  std::string Locate(const std::string& path, const YAML::Mark& mark) const {
+    auto it = set_sources.find(path);
+    if (it != set_sources.end()) return it->second;
+    if (mark.is_null()) return source;
+    return absl::StrCat(source, ":", mark.line + 1, ":", mark.column + 1);
+  }
+};
+
+// Reads one YAML map into the struct whose key table it is handed to (VisitFields(s, reader)).
+// The constructor reports unknown and duplicate keys; operator() converts the known ones.
+class YamlReader {
+ public:
+  YamlReader(const YAML::Node& map, const KeyInfo& level, std::string prefix, LoadContext* ctx)
+      : level_(level), prefix_(std::move(prefix)), ctx_(ctx) {
+    for (const auto& entry : map) {
+      const YAML::Node& key = entry.first;
+      if (!key.IsScalar()) {
+        ctx_->AddError(key.Mark(), absl::StrCat(ctx_->Locate("", key.Mark()),
+                                                ": keys must be plain names, got ", Describe(key)));
+        continue;
+      }
+      const std::string& name = key.Scalar();
+      const std::string path = prefix_ + name;
+      const std::string where = ctx_->Locate(path, key.Mark());
+      if (level_.Find(name) == nullptr) {
+        ctx_->AddError(key.Mark(), absl::StrCat(where, ": unknown key '", path, "'",
+                                                Suggestion(name, level_, prefix_)));
+      } else if (!entries_.emplace(name, Entry{key, entry.second}).second) {
+        ctx_->AddError(key.Mark(), absl::StrCat(where, ": duplicate key '", path, "'"));
+      }
+    }
+  }
+
+  template <typename T>
+  void operator()(const char* key, T& field) {
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return;  // missing keys keep their default
+    const std::string path = prefix_ + key;
+    const YAML::Node& value = it->second.value;
+    const std::string where = ctx_->Locate(path, it->second.key.Mark());
+    ctx_->locations[path] = where;
+    if constexpr (kIsSection<T>) {
+      if (value.IsNull()) return;  // "model:" with nothing below keeps the defaults
+      if (!value.IsMap()) {
+        ctx_->AddError(it->second.key.Mark(),
+                       absl::StrCat(where, ": ", path, ": expected a section (a map of keys), got ",
+                                    Describe(value)));
+        return;
+      }
+      YamlReader sub(value, *level_.Find(key), path + ".", ctx_);
+      VisitFields(field, sub);
+    } else {
+      if constexpr (std::is_same_v<T, std::string>) {
+        if (value.IsNull()) {  // "valid:" with no value means empty
+          field.clear();
+          return;
+        }
+      }
+      if (!value.IsScalar() || !Parse(value.Scalar(), &field)) {
+        ctx_->AddError(it->second.key.Mark(),
+                       absl::StrCat(where, ": ", path, ": expected ", TypeName(&field), ", got ",
+                                    Describe(value)));
+      }
+    }
+  }
+
+ private:
+  struct Entry {
+    YAML::Node key;
+    YAML::Node value;
+  };
+  const KeyInfo& level_;
+  std::string prefix_;
+  LoadContext* ctx_;
+  std::map<std::string, Entry> entries_;
+};
+
+// Reads the whole tree into `config`, starting from its current values.
+void ReadTree(const YAML::Node& root, Config* config, LoadContext* ctx) {
+  YamlReader reader(root, Schema(), "", ctx);
+  VisitFields(*config, reader);
+}
+
+// Applies one --set "a.b.c=value" to the YAML tree; errors go to ctx->errors.
+void ApplyOverride(const std::string& spec, YAML::Node root, LoadContext* ctx) {
+  const std::string where = absl::StrCat("--set ", spec);
+  const size_t eq = spec.find('=');
+  const std::string path =
+      std::string(absl::StripAsciiWhitespace(absl::string_view(spec).substr(0, eq)));
+  if (eq == std::string::npos || path.empty()) {
+    ctx->AddError(YAML::Mark::null_mark(),
+                  absl::StrCat(where, ": expected section.key=value, e.g. --set pretrain.lr=1e-3"));
+    return;
+  }
+  const std::string value(absl::StripAsciiWhitespace(absl::string_view(spec).substr(eq + 1)));
+  const std::vector<std::string> parts = absl::StrSplit(path, '.');
+
+  // Check the whole path against the key tree first, so nothing is created for a typo.
+  const KeyInfo* level = &Schema();
+  std::string prefix;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const KeyInfo* key = level->Find(parts[i]);
+    const bool last = i + 1 == parts.size();
+    if (key == nullptr) {
+      std::string rest;
+      for (size_t j = i + 1; j < parts.size(); ++j) absl::StrAppend(&rest, ".", parts[j]);
+      ctx->AddError(YAML::Mark::null_mark(),
+                    absl::StrCat(where, ": unknown key '", path, "'",
+                                 Suggestion(parts[i], *level, prefix, rest)));
+      return;
+    }
+    if (key->is_section && last) {
+      ctx->AddError(YAML::Mark::null_mark(),
+                    absl::StrCat(where, ": '", path, "' is a section; set one of its keys, e.g. '",
+                                 path, ".", key->children.front().name, "'"));
+      return;
+    }
+    if (!key->is_section && !last) {
+      ctx->AddError(YAML::Mark::null_mark(),
+                    absl::StrCat(where, ": unknown key '", path, "' ('", prefix, key->name,
+                                 "' is a value, not a section)"));
+      return;
+    }
+    level = key;
+    prefix += parts[i] + ".";
+  }
+
+  // Walk down, creating sections the file does not have. Node::reset rebinds a handle;
+  // plain assignment would overwrite the node it points at.
+  YAML::Node node = root;
+  std::string section;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    section += (i ? "." : "") + parts[i];
+    YAML::Node child = node[parts[i]];
+    if (!child.IsMap()) {
+      if (child.IsDefined() && !child.IsNull()) {
+        ctx->AddError(child.Mark(),
+                      absl::StrCat(ctx->Locate(section, child.Mark()), ": ", section,
+                                   ": expected a section (a map of keys), got ", Describe(child)));
+        return;
+      }
+      node[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      child.reset(node[parts[i]]);
+    }
+    node.reset(child);
+  }
+  node[parts.back()] = value;
+  ctx->set_sources[path] = where;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation.
+
+class Checker {
+ public:
+  explicit Checker(const Config& config) : config_(config) {}
+
+  // Records "LOCATION: KEY must be RULE, got VALUE" unless `ok`.
+  template <typename T>
+  void Expect(bool ok, const std::string& key, absl::string_view rule, const T& got) {
+    if (ok) return;
+    std::string shown = Format(got);
+    if constexpr (std::is_same_v<T, std::string>) shown = absl::StrCat("'", shown, "'");
+    errors_.push_back(absl::StrCat(Locate(key), ": ", key, " must be ", rule, ", got ", shown));
+  }
+
+  void OneOf(const std::string& key, const std::string& value,
+             const std::vector<std::string>& allowed) {
+    for (const std::string& option : allowed) {
+      if (value == option) return;
+    }
+    const std::string best = ClosestWord(value, allowed);
+    errors_.push_back(absl::StrCat(
+        Locate(key), ": ", key, " must be one of ", absl::StrJoin(allowed, ", "), ", got '", value,
+        "'", best.empty() ? "" : absl::StrCat(" (did you mean '", best, "'?)")));
+  }
+
+  // Conditions in the form `lo <= x && x < hi` are false for NaN, so NaN fails too.
+  void Probability(const std::string& key, double x) {
+    Expect(x >= 0 && x < 1, key, "in [0, 1)", x);
+  }
+  void OpenUnit(const std::string& key, double x) { Expect(x > 0 && x < 1, key, "in (0, 1)", x); }
+  void Positive(const std::string& key, double x) { Expect(x > 0, key, "> 0", x); }
+  void NonNegative(const std::string& key, double x) { Expect(x >= 0, key, ">= 0", x); }
+  template <typename Int>
+  void AtLeast(const std::string& key, Int x, Int min) {
+    Expect(x >= min, key, absl::StrCat(">= ", min), x);
+  }
+
+  void Fail(const std::string& key, const std::string& message) {
+    errors_.push_back(absl::StrCat(Locate(key), ": ", message));
+  }
+
+  // The key's own location, else its nearest section's (a missing key), else the file.
+  std::string Locate(const std::string& key) const {
+    std::string path = key;
+    while (!path.empty()) {
+      auto it = config_.key_locations.find(path);
+      if (it != config_.key_locations.end()) return it->second;
+      const size_t dot = path.rfind('.');
+      path.resize(dot == std::string::npos ? 0 : dot);
+    }
+    return config_.source_path.empty() ? "config" : config_.source_path;
+  }
+
+  absl::Status Result() const {
+    if (errors_.empty()) return absl::OkStatus();
+    return absl::InvalidArgumentError(JoinErrors(errors_));
+  }
+
+ private:
+  const Config& config_;
+  std::vector<std::string> errors_;
+};
+
+bool IsDevice(const std::string& device) {
+  if (device == "auto" || device == "cpu" || device == "cuda") return true;
+  if (!absl::StartsWith(device, "cuda:") || device.size() == 5) return false;
+  for (size_t i = 5; i < device.size(); ++i) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(device[i]))) return false;
+  }
+  return true;
+}
+
+// Checks for the structs that later stages (finetune, classifier) will reuse under their prefix.
+void CheckLmData(const LmDataConfig& d, const std::string& p, Checker* check) {
+  if (d.train.empty()) {
+    const bool missing = check->Locate(p + ".train") == check->Locate(p);
+    check->Fail(p + ".train",
+                absl::StrCat(p, ".train is required: a text file or folder of text files",
+                             missing ? " (missing key)" : ""));
+  }
+  check->Expect(d.valid_fraction > 0 && d.valid_fraction <= 0.5, p + ".valid_fraction",
+                "in (0, 0.5]", d.valid_fraction);
+  check->OneOf(p + ".format", d.format, {"auto", "lines", "files"});
+  check->AtLeast<int64_t>(p + ".max_documents", d.max_documents, 0);
+}
+
+void CheckSchedule(const ScheduleConfig& s, const std::string& p, Checker* check) {
+  check->OneOf(p + ".kind", s.kind, {"stlr", "one_cycle", "constant"});
+  check->OpenUnit(p + ".cut_frac", s.cut_frac);
+  check->Expect(s.ratio >= 1, p + ".ratio", ">= 1", s.ratio);
+  check->OpenUnit(p + ".pct_start", s.pct_start);
+  check->Positive(p + ".div", s.div);
+  check->Positive(p + ".div_final", s.div_final);
+  check->Probability(p + ".mom_max", s.mom_max);
+  check->Probability(p + ".mom_min", s.mom_min);
+}
+
+void CheckOptimizer(const OptimizerConfig& o, const std::string& p, Checker* check) {
+  check->Probability(p + ".beta1", o.beta1);
+  check->Probability(p + ".beta2", o.beta2);
+  check->Positive(p + ".eps", o.eps);
+  check->NonNegative(p + ".weight_decay", o.weight_decay);
+  check->NonNegative(p + ".clip", o.clip);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+void ApplyPreset(const std::string& name, Config* config) {
+  const bool paper = name == "paper";
+  if (!paper && name != "fastai") return;
+  config->preset = name;
+  // Both presets set every field below, so applying one after the other is well defined.
+  config->model.hidden_size = paper ? 1150 : 1152;  // AWD-LSTM paper vs fastai's n_hid
+  PretrainConfig& p = config->pretrain;
+  p.variable_bptt = paper;  // AWD-LSTM random lengths vs fastai v2's fixed seq_len
+  p.bptt = paper ? 70 : 72;
+  p.lr = paper ? 4e-3 : 1e-2;  // paper: LM fine-tuning lr 0.004 [P 4.1]
+  p.schedule.kind = paper ? "stlr" : "one_cycle";
+  p.schedule.cut_frac = 0.1;  // STLR eq. 3 values; one_cycle ignores them
+  p.schedule.ratio = 32;
+  p.optimizer.beta1 = 0.7;  // paper's Adam; one_cycle cycles beta1 with mom_max/mom_min
+  p.optimizer.beta2 = 0.99;
+  p.optimizer.eps = paper ? 1e-8 : 1e-5;           // PyTorch Adam vs fastai Adam
+  p.optimizer.weight_decay = paper ? 1e-7 : 0.01;  // paper scripts vs fastai true_wd
+  p.optimizer.clip = paper ? 0.3 : 0.1;            // paper scripts vs fastai to_fp16(clip)
+}
+
+absl::StatusOr<Config> LoadConfigFromString(const std::string& yaml, const std::string& source_name,
+                                            const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    const std::string where =
+        e.mark.is_null() ? source_name
+                         : absl::StrCat(source_name, ":", e.mark.line + 1, ":", e.mark.column + 1);
+    return absl::InvalidArgumentError(
+        JoinErrors({absl::StrCat(where, ": malformed YAML: ", e.msg)}));
+  }
+
+  std::vector<std::string> sections;
+  for (const KeyInfo& key : Schema().children) sections.push_back(key.name);
+  if (!root.IsDefined() || root.IsNull()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_name, ": the config is empty; expected a map with keys such as ",
+                     absl::StrJoin(sections, ", "), " (see docs/config.md)"));
+  }
+  if (!root.IsMap()) {
+    const YAML::Mark mark = root.Mark();
+    return absl::InvalidArgumentError(absl::StrCat(
+        mark.is_null() ? source_name
+                       : absl::StrCat(source_name, ":", mark.line + 1, ":", mark.column + 1),
+        ": the top level must be a map with keys such as ", absl::StrJoin(sections, ", "), ", got ",
+        Describe(root)));
+  }
+
+  LoadContext ctx;
+  ctx.source = source_name;
+  for (const std::string& spec : overrides) ApplyOverride(spec, root, &ctx);
+  if (!ctx.errors.empty()) return ctx.ErrorStatus();
+
+  // A first read finds every key and type error and the preset; the second applies the file on
+  // top of that preset's defaults.
+  Config scratch;
+  ReadTree(root, &scratch, &ctx);
+  if (!ctx.errors.empty()) return ctx.ErrorStatus();
+  const std::vector<std::string> presets = PresetNames();
+  bool known_preset = false;
+  for (const std::string& name : presets) known_preset |= scratch.preset == name;
+  if (!known_preset) {
+    const std::string best = ClosestWord(scratch.preset, presets);
+    return absl::InvalidArgumentError(
+        absl::StrCat(ctx.locations["preset"], ": preset: unknown preset '", scratch.preset, "'",
+                     best.empty() ? "" : absl::StrCat(" (did you mean '", best, "'?)"),
+                     "; choose one of ", absl::StrJoin(presets, ", ")));
+  }
+
+  Config config;
+  ApplyPreset(scratch.preset, &config);
+  ReadTree(root, &config, &ctx);
+  config.source_path = source_name;
+  config.key_locations = std::move(ctx.locations);
+  RETURN_IF_ERROR(ValidateConfig(config));
+  return config;
+}
+
+absl::StatusOr<Config> LoadConfig(const std::string& path,
+                                  const std::vector<std::string>& overrides) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": is a directory; expected a YAML config file"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot read config file (does it exist?)"));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return LoadConfigFromString(text.str(), path, overrides);
+}
+
+namespace {
+
+class YamlWriter {
+ public:
+  explicit YamlWriter(YAML::Emitter* out) : out_(out) {}
+
+  template <typename T>
+  void operator()(const char* key, T& field) {
+    *out_ << YAML::Key << key << YAML::Value;
+    if constexpr (kIsSection<T>) {
+      *out_ << YAML::BeginMap;
+      VisitFields(field, *this);
+      *out_ << YAML::EndMap;
+    } else {
+      *out_ << Format(field);  // the emitter quotes strings that need it
+    }
+  }
+
+ private:
+  YAML::Emitter* out_;
+};
+
+}  // namespace
+
+std::string ConfigToYaml(const Config& config) {
+  Config copy = config;  // the key table hands out mutable references
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  YamlWriter writer(&out);
+  VisitFields(copy, writer);
+  out << YAML::EndMap;
+  return absl::StrCat(out.c_str(), "\n");
+}
+
+absl::Status ValidateConfig(const Config& config) {
+  Checker check(config);
+  check.OneOf("preset", config.preset, PresetNames());
+
+  const RunConfig& run = config.run;
+  check.Expect(!run.output_dir.empty(), "run.output_dir", "a directory path", run.output_dir);
+  check.Expect(IsDevice(run.device), "run.device", "auto, cpu, cuda or cuda:N", run.device);
+  check.AtLeast("run.threads", run.threads, 0);
+  check.NonNegative("run.checkpoint_minutes", run.checkpoint_minutes);
+  check.AtLeast("run.log_every", run.log_every, 1);
+
+  const TextConfig& text = config.text;
+  check.AtLeast("text.vocab_size", text.vocab_size, 16);
+  check.OneOf("text.model_type", text.model_type, {"unigram", "bpe"});
+  check.Expect(text.character_coverage > 0 && text.character_coverage <= 1,
+               "text.character_coverage", "in (0, 1]", text.character_coverage);
+  check.AtLeast<int64_t>("text.max_training_sentences", text.max_training_sentences, 0);
+  check.AtLeast("text.threads", text.threads, 0);
+
+  const ModelConfig& model = config.model;
+  check.AtLeast("model.emb_size", model.emb_size, 1);
+  check.AtLeast("model.hidden_size", model.hidden_size, 1);
+  check.AtLeast("model.num_layers", model.num_layers, 1);
+  const DropoutConfig& d = model.dropout;
+  const std::pair<const char*, double> dropouts[] = {{"embed", d.embed},
+                                                     {"input", d.input},
+                                                     {"weight", d.weight},
+                                                     {"hidden", d.hidden},
+                                                     {"output", d.output}};
+  std::pair<const char*, double> largest = dropouts[0];
+  for (const auto& [name, p] : dropouts) {
+    check.Probability(absl::StrCat("model.dropout.", name), p);
+    if (p > largest.second) largest = {name, p};
+  }
+  check.NonNegative("model.drop_mult", model.drop_mult);
+  // drop_mult scales every dropout; the products must still be probabilities.
+  if (largest.second > 0 && largest.second < 1) {
+    check.Expect(
+        largest.second * model.drop_mult < 1, "model.drop_mult",
+        absl::StrCat("< ", Format(1 / largest.second), " so that drop_mult * model.dropout.",
+                     largest.first, " (", Format(largest.second), ") stays below 1"),
+        model.drop_mult);
+  }
+
+  const PretrainConfig& pre = config.pretrain;
+  CheckLmData(pre.data, "pretrain.data", &check);
+  check.AtLeast("pretrain.epochs", pre.epochs, 1);
+  check.AtLeast("pretrain.batch_size", pre.batch_size, 1);
+  check.AtLeast("pretrain.bptt", pre.bptt, 2);
+  check.Positive("pretrain.lr", pre.lr);
+  CheckSchedule(pre.schedule, "pretrain.schedule", &check);
+  CheckOptimizer(pre.optimizer, "pretrain.optimizer", &check);
+  check.NonNegative("pretrain.ar_alpha", pre.ar_alpha);
+  check.NonNegative("pretrain.tar_beta", pre.tar_beta);
+  check.AtLeast<int64_t>("pretrain.max_steps", pre.max_steps, 0);
+  return check.Result();
+}
+
+}  // namespace ulmfit
