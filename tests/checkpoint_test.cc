@@ -50,6 +50,7 @@ TEST(CheckpointTest, RoundTripRestoresWeightsOptimizerRngAndState) {
   // The RNG continues exactly where it was when the checkpoint was written.
   EXPECT_TRUE(torch::equal(torch::rand({3}), next_random));
   // Adam moments came back too: one more identical step gives identical weights.
+  optimizer.zero_grad();
   model->forward(torch::ones({4, 3})).sum().backward();
   other->forward(torch::ones({4, 3})).sum().backward();
   optimizer.step();

@@ -1,9 +1,9 @@
-// The typed configuration of one ulmfit run. YAML is read once, in config.cc, into these structs;
+// The typed configuration of one ulmfit run. YAML is read once, in config_loader.cc, into these structs;
 // the rest of the program never sees YAML. Every field has a default here, and docs/config.md
 // documents each key (same names: section.key).
 //
 // Presets: `preset: fastai` (the default) and `preset: paper` change some defaults before the
-// file's own values are applied; see ApplyPreset() in config.cc and ULMFIT_REFERENCE.md section 7.
+// file's own values are applied; see ApplyPreset() in config_loader.cc and ULMFIT_REFERENCE.md section 7.
 #pragma once
 
 #include <cstdint>
