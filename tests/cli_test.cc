@@ -117,6 +117,22 @@ std::string ReadText(const fs::path& path) {
   return text.str();
 }
 
+// The train_loss / valid_loss fields of metrics.jsonl, as written.
+std::vector<std::string> Losses(const fs::path& metrics) {
+  std::istringstream lines(ReadText(metrics));
+  std::vector<std::string> losses;
+  std::string line;
+  while (std::getline(lines, line)) {
+    for (const std::string key : {"\"train_loss\": ", "\"valid_loss\": "}) {
+      const auto pos = line.find(key);
+      if (pos != std::string::npos) {
+        losses.push_back(line.substr(pos, line.find(',', pos) - pos));
+      }
+    }
+  }
+  return losses;
+}
+
 std::vector<std::pair<std::string, torch::Tensor>> LoadWeights(const fs::path& path) {
   torch::serialize::InputArchive archive;
   archive.load_from(path.string());
@@ -191,9 +207,9 @@ TEST_F(CliTest, ResumeAfterSigkillGivesTheSameWeightsAsAnUninterruptedRun) {
     EXPECT_EQ(expected[i].first, actual[i].first);
     EXPECT_TRUE(torch::equal(expected[i].second, actual[i].second)) << expected[i].first;
   }
-  // The metrics log has each epoch once, as if never interrupted.
-  EXPECT_EQ(ReadText(dir_ / "ref" / "metrics.jsonl").size(),
-            ReadText(dir_ / "run" / "metrics.jsonl").size());
+  // The metrics log has each epoch once with the same losses, as if never interrupted.
+  EXPECT_EQ(Losses(dir_ / "ref" / "metrics.jsonl"), Losses(dir_ / "run" / "metrics.jsonl"));
+  EXPECT_EQ(Losses(dir_ / "run" / "metrics.jsonl").size(), 6u);
 }
 
 TEST_F(CliTest, SigtermSavesACheckpointAndExitsWith143) {
@@ -206,6 +222,18 @@ TEST_F(CliTest, SigtermSavesACheckpointAndExitsWith143) {
   ASSERT_EQ(run.exit_code, 128 + SIGTERM) << run.output;
   EXPECT_NE(run.output.find("--resume"), std::string::npos) << run.output;
   EXPECT_TRUE(fs::exists(progress));
+}
+
+TEST_F(CliTest, DivergingLossStopsAndKeepsTheLastGoodCheckpoint) {
+  // An absurd learning rate without clipping blows the weights up within a few epochs.
+  const fs::path config = WriteConfig("  optimizer:\n    clip: 0\n    weight_decay: 0\n");
+  const RunResult run = RunUlmfit({"--config", config.string(), "--set", "pretrain.lr=1e37",
+                                   "--set", "pretrain.epochs=20", "--set",
+                                   "pretrain.schedule.kind=constant"},
+                                  dir_ / "log.txt");
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_NE(run.output.find("the loss became"), std::string::npos) << run.output;
+  EXPECT_FALSE(fs::exists(dir_ / "run" / "pretrain" / "lm.pt"));
 }
 
 TEST_F(CliTest, BadInputGetsOneClearLine) {

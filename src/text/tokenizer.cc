@@ -1,6 +1,5 @@
 #include "text/tokenizer.h"
 
-#include <dlfcn.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,7 +8,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -33,24 +31,6 @@ constexpr size_t kMaxTrainingSentenceBytes = 4000;
 // absl::StrCat takes absl::string_view, which is not std::string_view in this Abseil build.
 std::string SpecialToken(int id) { return std::string(kSpecialTokens[id]); }
 std::string SpecialPiece(int id) { return std::string(kSpace) + SpecialToken(id); }
-
-// Sets SentencePiece's log level before the first call into it. Its string-argument Train()
-// logs the command line to std::cerr before it parses --minloglevel, and under the shim's
-// RTLD_DEEPBIND that std::cerr is libstdc++'s own, never-constructed copy whenever the program
-// has a copy relocation for std::cerr (ulmfit_tests does): a segfault. With the level set first,
-// SentencePiece never touches std::cerr (its errors come back as statuses anyway). Loading the
-// library RTLD_LOCAL | RTLD_DEEPBIND, like the shim does, shares the same instance with it.
-void SilenceSentencePieceLogging() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    void* library = ::dlopen("libsentencepiece.so.0", RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
-    if (library == nullptr) return;  // the shim reports the missing library itself
-    auto set_min_log_level = reinterpret_cast<void (*)(int)>(
-        ::dlsym(library, "_ZN13sentencepiece7logging14SetMinLogLevelEi"));
-    if (set_min_log_level != nullptr) set_min_log_level(kSentencePieceLogLevel);
-    // The handle stays open: the library must not be unloaded while the shim uses it.
-  });
-}
 
 // Cuts `text` into pieces of at most kMaxTrainingSentenceBytes at spaces (or, inside one huge
 // word, at a UTF-8 character boundary).
@@ -275,7 +255,6 @@ absl::StatusOr<Tokenizer> Tokenizer::Train(const std::vector<std::string>& proce
       " --pad_piece=", SpecialPiece(kPadId),
       " --bos_id=-1 --eos_id=-1 --user_defined_symbols=", user_symbols,
       " --minloglevel=", kSentencePieceLogLevel);
-  SilenceSentencePieceLogging();
   absl::StatusOr<std::string> serialized = SpmTrainFromSentences(args, sentences);
   if (!serialized.ok()) {
     return absl::Status(serialized.status().code(),
@@ -314,7 +293,6 @@ absl::StatusOr<Tokenizer> Tokenizer::FromSerialized(std::string serialized_model
     return absl::DataLossError(
         absl::StrCat(model_path, ": not a valid SentencePiece model (the file is empty)"));
   }
-  SilenceSentencePieceLogging();
   ASSIGN_OR_RETURN(std::shared_ptr<SpmModel> model,
                    SpmModel::FromSerialized(serialized_model, model_path));
   RETURN_IF_ERROR(CheckSpecialTokens(*model, model_path));

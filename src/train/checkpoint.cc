@@ -115,9 +115,11 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
   const std::string json = fmt::format(
       "{{\"format_version\": {}, \"stage\": \"{}\", \"epoch\": {}, \"step_in_epoch\": {}, "
       "\"global_step\": {}, \"elapsed_seconds\": {:.3f}, \"metrics_bytes\": {}, "
-      "\"best_valid_loss\": {:.17g}, \"lstm_state_tensors\": {}}}\n",
+      "\"best_valid_loss\": {:.17g}, \"epoch_loss_sum\": {:.17g}, \"epoch_loss_count\": {}, "
+      "\"epoch_tokens\": {}, \"lstm_state_tensors\": {}}}\n",
       kCheckpointFormatVersion, state.stage, state.epoch, state.step_in_epoch, state.global_step,
-      state.elapsed_seconds, state.metrics_bytes, state.best_valid_loss, lstm_state.size());
+      state.elapsed_seconds, state.metrics_bytes, state.best_valid_loss, state.epoch_loss_sum,
+      state.epoch_loss_count, state.epoch_tokens, lstm_state.size());
   // state.json last: its presence marks the directory complete.
   RETURN_IF_ERROR(WriteFileAtomic((fs::path(tmp) / "state.json").string(), json));
 
@@ -154,6 +156,9 @@ absl::StatusOr<TrainingState> LoadCheckpoint(const std::string& dir, torch::nn::
     state.elapsed_seconds = node["elapsed_seconds"].as<double>();
     state.metrics_bytes = node["metrics_bytes"].as<int64_t>();
     state.best_valid_loss = node["best_valid_loss"].as<double>();
+    state.epoch_loss_sum = node["epoch_loss_sum"].as<double>();
+    state.epoch_loss_count = node["epoch_loss_count"].as<int64_t>();
+    state.epoch_tokens = node["epoch_tokens"].as<int64_t>();
     num_lstm = node["lstm_state_tensors"].as<int64_t>();
   } catch (const YAML::Exception& e) {
     return absl::DataLossError(fmt::format(

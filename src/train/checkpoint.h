@@ -23,6 +23,10 @@ struct TrainingState {
   double elapsed_seconds = 0; // training time before this checkpoint
   int64_t metrics_bytes = 0;  // length of metrics.jsonl when saved (later lines are replayed)
   double best_valid_loss = 0; // for reporting
+  // The running sums of the epoch in progress, so its logged train loss is exact after resume.
+  double epoch_loss_sum = 0;
+  int64_t epoch_loss_count = 0;
+  int64_t epoch_tokens = 0;
 };
 
 // Saves every parameter and buffer by name.

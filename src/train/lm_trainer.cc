@@ -5,7 +5,9 @@
 #include <filesystem>
 #include <regex>
 
+#include <ATen/autocast_mode.h>
 #include <fmt/format.h>
+#include <torch/version.h>
 
 #include "train/checkpoint.h"
 #include "train/schedule.h"
@@ -41,6 +43,34 @@ std::unique_ptr<torch::optim::AdamW> MakeOptimizer(LanguageModel& model,
   torch::optim::AdamWOptions defaults(job.lr);
   return std::make_unique<torch::optim::AdamW>(std::move(groups), defaults);
 }
+
+// Mixed precision on CUDA: autocast to bfloat16 for the scope of one step. bfloat16 keeps
+// float32's exponent range, so no loss scaling is needed (libtorch has no GradScaler).
+class AutocastScope {
+ public:
+  explicit AutocastScope(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+#endif
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+    at::autocast::set_enabled(false);
+#endif
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool enabled_;
+};
 
 // Size of metrics.jsonl, so a resumed run can drop lines written after its checkpoint.
 int64_t FileSize(const std::string& path) {
@@ -156,6 +186,11 @@ absl::StatusOr<StageResult> TrainLanguageModel(LmTrainingJob& job) {
   const int64_t total_steps = batches_per_epoch * job.epochs;
   const LrSchedule schedule(job.schedule, job.lr, job.optimizer.beta1, total_steps);
 
+  const bool mixed_precision = job.mixed_precision && job.device.is_cuda();
+  if (job.mixed_precision && !mixed_precision) {
+    LogInfo(fmt::format("{}: mixed_precision applies to CUDA only; training in float32 on {}",
+                        job.stage, job.device.str()));
+  }
   ProgressLine progress;
   const auto stage_start = Clock::now();
   const double elapsed_before = state.elapsed_seconds;
@@ -176,11 +211,14 @@ absl::StatusOr<StageResult> TrainLanguageModel(LmTrainingJob& job) {
     model->train();
     if (state.step_in_epoch == 0) model->encoder()->ResetState();
 
-    double loss_sum = 0;
-    int64_t loss_count = 0;
-    int64_t epoch_tokens = 0;
+    // Restored from the checkpoint when resuming mid-epoch, zero otherwise.
+    double& loss_sum = state.epoch_loss_sum;
+    int64_t& loss_count = state.epoch_loss_count;
+    int64_t& epoch_tokens = state.epoch_tokens;
+    const int64_t resumed_tokens = epoch_tokens;
     const auto epoch_start = Clock::now();
-    for (int64_t i = state.step_in_epoch; i < epoch_batches; ++i) {
+    const int64_t first_step = state.step_in_epoch;
+    for (int64_t i = first_step; i < epoch_batches; ++i) {
       const LmBatch batch = job.train->Batch(i);
       const ScheduleValue value = schedule.At(state.global_step);
       const double seq_scale =
@@ -194,12 +232,17 @@ absl::StatusOr<StageResult> TrainLanguageModel(LmTrainingJob& job) {
       const auto input = batch.input.to(job.device);
       const auto target = batch.target.to(job.device).reshape({-1});
       optimizer->zero_grad();
-      const LmOutput out = model->forward(input);
-      const auto logits = out.logits.reshape({target.size(0), -1}).to(torch::kFloat);
-      const auto lm_loss = torch::nn::functional::cross_entropy(logits, target);
-      auto loss = lm_loss;
-      if (job.ar_alpha > 0 || job.tar_beta > 0) {
-        loss = loss + ArTarLoss(out, job.ar_alpha, job.tar_beta);
+      torch::Tensor lm_loss;
+      torch::Tensor loss;
+      {
+        AutocastScope autocast(mixed_precision);
+        const LmOutput out = model->forward(input);
+        const auto logits = out.logits.reshape({target.size(0), -1}).to(torch::kFloat);
+        lm_loss = torch::nn::functional::cross_entropy(logits, target);
+        loss = lm_loss;
+        if (job.ar_alpha > 0 || job.tar_beta > 0) {
+          loss = loss + ArTarLoss(out, job.ar_alpha, job.tar_beta);
+        }
       }
       const double loss_value = lm_loss.item<double>();
       if (!std::isfinite(loss_value) || !std::isfinite(loss.item<double>())) {
@@ -222,8 +265,8 @@ absl::StatusOr<StageResult> TrainLanguageModel(LmTrainingJob& job) {
       ++loss_count;
       epoch_tokens += batch.input.numel();
       const double epoch_seconds = SecondsSince(epoch_start);
-      const double tokens_per_s = epoch_tokens / std::max(epoch_seconds, 1e-9);
-      const double steps_per_s = loss_count / std::max(epoch_seconds, 1e-9);
+      const double tokens_per_s = (epoch_tokens - resumed_tokens) / std::max(epoch_seconds, 1e-9);
+      const double steps_per_s = (i + 1 - first_step) / std::max(epoch_seconds, 1e-9);
       const int64_t steps_left =
           (epoch_batches - i - 1) + (job.epochs - state.epoch - 1) * batches_per_epoch;
       const bool log_now = (i + 1) % job.log_every == 0 || i + 1 == epoch_batches;
@@ -258,7 +301,7 @@ absl::StatusOr<StageResult> TrainLanguageModel(LmTrainingJob& job) {
             .Add("stage", job.stage).Add("event", "train_epoch").Add("epoch", state.epoch + 1)
             .Add("step", state.global_step).Add("train_loss", train_loss)
             .Add("train_ppl", std::exp(train_loss)).Add("tokens", epoch_tokens)
-            .Add("tokens_per_s", epoch_tokens / std::max(epoch_seconds, 1e-9))
+            .Add("tokens_per_s", (epoch_tokens - resumed_tokens) / std::max(epoch_seconds, 1e-9))
             .Add("seconds", epoch_seconds)
             .Add("elapsed_s", elapsed_before + SecondsSince(stage_start))
             .str()));
@@ -286,6 +329,9 @@ absl::StatusOr<StageResult> TrainLanguageModel(LmTrainingJob& job) {
     // The epoch is done: the checkpoint points at the start of the next one.
     ++state.epoch;
     state.step_in_epoch = 0;
+    state.epoch_loss_sum = 0;
+    state.epoch_loss_count = 0;
+    state.epoch_tokens = 0;
     RETURN_IF_ERROR(save_checkpoint());
     --state.epoch;  // the for-loop increments it again
   }

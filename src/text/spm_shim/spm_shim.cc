@@ -8,11 +8,24 @@
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
+namespace sentencepiece::logging {
+void SetMinLogLevel(int v);  // exported by libsentencepiece; not declared in its public headers
+}  // namespace sentencepiece::logging
+
 struct UlmfitSpm {
   sentencepiece::SentencePieceProcessor processor;
 };
 
 namespace {
+
+// Runs when the shim is loaded, before any call into SentencePiece. Its string-argument Train()
+// logs the command line to std::cerr before it parses --minloglevel, and under RTLD_DEEPBIND that
+// std::cerr can be libstdc++'s never-constructed copy (when the program has a copy relocation
+// for std::cerr): a segfault. Above ERROR, SentencePiece never touches std::cerr; its errors
+// come back as statuses anyway, and ulmfit prints its own progress.
+__attribute__((constructor)) void SilenceSentencePiece() {
+  sentencepiece::logging::SetMinLogLevel(3);
+}
 
 void CopyError(const std::string& message, char* error, size_t error_len) {
   if (error == nullptr || error_len == 0) return;
