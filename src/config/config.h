@@ -103,6 +103,71 @@ struct PretrainConfig {
   int64_t max_steps = 0;        // stop each epoch after this many steps; 0 = full epochs (tests)
 };
 
+// The target task's labelled data (stages 2 and 3). Files may be gzipped.
+struct TaskDataConfig {
+  std::string train;                 // TSV/CSV file, or a folder with one subfolder per class
+  std::string valid;                 // empty = hold out valid_fraction of train (seeded)
+  std::string test;                  // optional: evaluated after training, confusion matrix saved
+  std::string unlabeled;             // extra unlabelled text for stage 2 (lines or folder)
+  double valid_fraction = 0.1;       // used only when `valid` is empty
+  std::string format = "auto";       // "auto", "tsv", "csv" or "folders" (aclImdb layout)
+  std::string label_column = "0";    // column name (files with a header) or 0-based index
+  std::string text_columns = "1";    // comma-separated names or indices; joined with xxfld
+  std::string header = "auto";       // "auto" (first row names label_column), "yes", "no"
+  int64_t max_train_examples = 0;    // keep a seeded sample of N training examples; 0 = all
+};
+
+// Stage 2: fine-tuning the pretrained LM on the task's text (Howard & Ruder 2018, section 3.2).
+struct FinetuneConfig {
+  std::string pretrained;       // a run directory whose pretrain/lm.pt and tokenizer to start
+                                // from; empty = this run's own stage 1
+  bool use_test_text = true;    // also fine-tune on the test set's text (labels unused; paper)
+  int epochs = 10;              // unfrozen epochs (paper footnote 7: 15 on TREC-6)
+  int batch_size = 64;
+  int bptt = 72;
+  bool variable_bptt = false;
+  double lr = 2e-3;             // peak lr of the top layer group (fastbook ch. 10; paper: 4e-3)
+  std::string discriminative = "factor";  // lower groups' lr: "factor" (lr / lr_factor^k),
+                                          // "scripts" (lr/6, lr/3, lr, lr/2 of the paper's
+                                          // scripts) or "none"
+  double lr_factor = 2.6;       // paper section 3.2
+  int frozen_epochs = 1;        // first train only embedding + decoder (fastai); 0 = off
+  double frozen_lr = 2e-2;      // peak lr of the frozen epochs
+  double drop_mult = 0.3;       // multiplies model.dropout (fastbook uses 0.3 for LM fine-tuning)
+  ScheduleConfig schedule;
+  OptimizerConfig optimizer;
+  double ar_alpha = 2.0;
+  double tar_beta = 1.0;
+  bool mixed_precision = false;
+  int64_t max_steps = 0;        // stop each epoch after this many steps; 0 = full (tests)
+};
+
+// Stage 3: the classifier (concat pooling head, BPT3C, gradual unfreezing; paper section 3.3).
+struct ClassifierConfig {
+  // Classifier dropouts: the paper's values (fastai awd_lstm_clas_config), times drop_mult.
+  DropoutConfig dropout{0.05, 0.4, 0.5, 0.3, 0.4};
+  double drop_mult = 0.5;       // fastai text_classifier_learner default (paper preset: 1.0)
+  int hidden = 50;              // units in the head's hidden layer (paper)
+  double head_dropout = 0.1;    // dropout before the head's last linear layer (fastai ps)
+  int batch_size = 64;
+  int bptt = 72;                // BPT3C chunk length
+  int max_len = 1440;           // BPT3C: gradients and pooling cover the last max_len tokens
+  // Gradual unfreezing, one entry per phase (comma-separated, same length): how many layer
+  // groups from the top are trainable ("all" = every group), epochs, and the top group's peak lr.
+  // Lower groups get lr / lr_factor^k. Defaults: fastbook chapter 10.
+  std::string phase_groups = "1,2,3,all";
+  std::string phase_epochs = "1,1,1,2";
+  std::string phase_lrs = "2e-2,1e-2,5e-3,1e-3";
+  double lr_factor = 2.6;
+  ScheduleConfig schedule;      // applied within each phase
+  OptimizerConfig optimizer;
+  double ar_alpha = 2.0;
+  double tar_beta = 1.0;
+  std::string select_metric = "accuracy";  // best checkpoint by: accuracy, macro_f1 or loss
+  bool mixed_precision = false;
+  int64_t max_steps = 0;        // stop each epoch after this many steps; 0 = full (tests)
+};
+
 struct Config {
   std::string preset = "fastai";  // "fastai" or "paper": which defaults apply
   std::string source_path;        // the YAML file this came from (not a key)
@@ -113,6 +178,9 @@ struct Config {
   TextConfig text;
   ModelConfig model;
   PretrainConfig pretrain;
+  TaskDataConfig task;
+  FinetuneConfig finetune;
+  ClassifierConfig classifier;
 };
 
 }  // namespace ulmfit
