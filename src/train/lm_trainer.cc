@@ -151,6 +151,20 @@ absl::StatusOr<StageResult> TrainLanguageModel(LmTrainingJob& job) {
                                            job.group_lr_mult.size(), num_groups));
   }
 
+  // Groups at multiplier 0 are frozen for this job (fastai freeze_to); restored on return.
+  const auto layer_groups = model->LayerGroups();
+  struct Unfreeze {
+    std::vector<torch::Tensor> params;
+    ~Unfreeze() { for (auto& p : params) p.requires_grad_(true); }
+  } unfreeze;
+  for (size_t g = 0; g < num_groups; ++g) {
+    if (job.group_lr_mult[g] != 0) continue;
+    for (auto p : layer_groups[g]) {
+      p.requires_grad_(false);
+      unfreeze.params.push_back(p);
+    }
+  }
+
   const std::string checkpoint_dir = (fs::path(job.stage_dir) / "checkpoint").string();
   TrainingState state;
   state.stage = job.stage;

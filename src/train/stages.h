@@ -3,8 +3,10 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "config/config.h"
+#include "text/tokenizer.h"
 #include "train/lm_trainer.h"
 #include "util/status.h"
 
@@ -13,6 +15,30 @@ namespace ulmfit {
 // Stage 1: reads the general corpus, trains or loads the tokenizer (<output_dir>/tokenizer),
 // pretrains the LM and writes <output_dir>/pretrain/lm.pt.
 absl::StatusOr<StageResult> RunPretrain(const Config& config, bool resume);
+
+// Stage 2: fine-tunes the pretrained LM (this run's stage 1, or finetune.pretrained) on all of
+// the task's text and writes <output_dir>/finetune/lm.pt.
+absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume);
+
+// Stage 3: trains the classifier on the fine-tuned encoder and writes the self-contained model
+// directory <output_dir>/model (weights, tokenizer, labels, resolved config).
+absl::StatusOr<StageResult> RunClassify(const Config& config, bool resume);
+
+// The architecture of the pretrained LM stages 2 and 3 build on: this config's model section,
+// or that of the run named by finetune.pretrained.
+absl::StatusOr<ModelConfig> PretrainedModelConfig(const Config& config);
+
+// Learning-rate multipliers of the LM's layer groups [rnn0, ..., rnn{n-1}, embedding+decoder]
+// for finetune.discriminative: "factor" (1/lr_factor^k below the top), "scripts" (the paper
+// scripts' 1/6, 1/3, 1, 1/2 for 3 layers) or "none".
+std::vector<double> LmGroupLrMultipliers(const std::string& discriminative, double lr_factor,
+                                         int num_layers);
+
+// Copies a pretrained LM into `target`, whose tokenizer may differ: rows of pieces both
+// vocabularies share are copied, new pieces get the mean embedding row and mean decoder bias.
+absl::Status CopyMatchedLanguageModel(const std::string& weights_path, const Tokenizer& from,
+                                      const Tokenizer& to, const ModelConfig& model,
+                                      LanguageModel& target);
 
 // The token-id cache shared by all runs: text.cache_dir, else $ULMFIT_CACHE_DIR, else
 // $XDG_CACHE_HOME/ulmfit, else ~/.cache/ulmfit.
