@@ -5,10 +5,9 @@
 #include <filesystem>
 #include <regex>
 
-#include <ATen/autocast_mode.h>
 #include <fmt/format.h>
-#include <torch/version.h>
 
+#include "train/autocast.h"
 #include "train/checkpoint.h"
 #include "train/schedule.h"
 #include "util/files.h"
@@ -43,34 +42,6 @@ std::unique_ptr<torch::optim::AdamW> MakeOptimizer(LanguageModel& model,
   torch::optim::AdamWOptions defaults(job.lr);
   return std::make_unique<torch::optim::AdamW>(std::move(groups), defaults);
 }
-
-// Mixed precision on CUDA: autocast to bfloat16 for the scope of one step. bfloat16 keeps
-// float32's exponent range, so no loss scaling is needed (libtorch has no GradScaler).
-class AutocastScope {
- public:
-  explicit AutocastScope(bool enabled) : enabled_(enabled) {
-    if (!enabled_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-#endif
-  }
-  ~AutocastScope() {
-    if (!enabled_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-    at::autocast::set_enabled(false);
-#endif
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool enabled_;
-};
 
 // Size of metrics.jsonl, so a resumed run can drop lines written after its checkpoint.
 int64_t FileSize(const std::string& path) {
