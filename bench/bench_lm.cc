@@ -1,0 +1,243 @@
+// LM training-speed benchmark (run by hand; not a test). For each model it times full training
+// steps as pretraining runs them (train mode, every dropout on, CE + AR/TAR, backward, gradient
+// clipping, AdamW step) on random tokens, and reports tokens/s, the model's matmul FLOP/s as a
+// fraction of a float32 matmul peak measured in the same process, the time split between
+// forward / backward / optimizer, and peak memory.
+//
+//   bench_lm [--device cpu|cuda] [--steps N] [--warmup N] [--model full|small|both]
+//            [--threads N] [--vocab V] [--bs B] [--bptt T]
+//
+// FLOPs counted: per token and layer 2*(in*4h + h*4h) for the input and recurrent projections,
+// plus 2*emb*vocab for the decoder; training = 3x forward (forward, grad wrt input, wrt weight).
+// Pointwise gate math, softmax, embedding and the optimizer are not counted.
+#include <sys/resource.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#if __has_include(<cuda_runtime_api.h>) && __has_include(<c10/cuda/CUDACachingAllocator.h>)
+#include <c10/cuda/CUDACachingAllocator.h>
+#define ULMFIT_BENCH_CUDA_STATS 1
+#endif
+
+#include "model/awd_lstm.h"
+#include "util/cpu_env.h"
+
+namespace ulmfit {
+namespace {
+
+struct Flags {
+  std::string device = "cpu";
+  int steps = 3;
+  int warmup = 1;
+  std::string model = "both";
+  int threads = 0;
+  int64_t vocab = 30000;
+  int64_t bs = 64;
+  int64_t bptt = 70;
+};
+
+struct ModelShape {
+  const char* name;
+  int emb, hidden, layers;
+};
+
+using Clock = std::chrono::steady_clock;
+
+void Sync(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// GFLOP/s of (m x k) @ (k x n) in float32, repeated until ~0.5 s have passed.
+double MatmulGflops(int64_t m, int64_t k, int64_t n, const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  auto opts = torch::TensorOptions().dtype(torch::kFloat).device(device);
+  torch::Tensor a = torch::randn({m, k}, opts), b = torch::randn({k, n}, opts);
+  torch::Tensor c = torch::mm(a, b);  // warm up (allocations, BLAS thread pool)
+  Sync(device);
+  int iters = 0;
+  const auto start = Clock::now();
+  double elapsed = 0;
+  while (elapsed < 0.5 || iters < 3) {
+    torch::mm_out(c, a, b);
+    ++iters;
+    if (iters % 4 == 0 || !device.is_cuda()) {
+      Sync(device);
+      elapsed = Seconds(start, Clock::now());
+    }
+  }
+  Sync(device);
+  elapsed = Seconds(start, Clock::now());
+  return 2.0 * m * k * n * iters / elapsed / 1e9;
+}
+
+double MaxRssMb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;  // Linux reports KiB
+}
+
+#ifdef ULMFIT_BENCH_CUDA_STATS
+// A bare "cuda" device has no index: the allocator stats want one.
+int CudaIndex(const torch::Device& device) { return device.has_index() ? device.index() : 0; }
+#endif
+
+void ResetCudaPeak(const torch::Device& device) {
+#ifdef ULMFIT_BENCH_CUDA_STATS
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(CudaIndex(device));
+#endif
+}
+
+std::string CudaPeakMb(const torch::Device& device) {
+#ifdef ULMFIT_BENCH_CUDA_STATS
+  if (device.is_cuda()) {
+    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(CudaIndex(device));
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.0f", stats.allocated_bytes[0].peak / 1048576.0);  // AGGREGATE
+    return buf;
+  }
+#endif
+  return "-";
+}
+
+void BenchModel(const ModelShape& shape, const Flags& flags, const torch::Device& device,
+               double peak_square) {
+  ModelConfig mc;  // fastai LM dropouts, drop_mult 1
+  mc.emb_size = shape.emb;
+  mc.hidden_size = shape.hidden;
+  mc.num_layers = shape.layers;
+  torch::manual_seed(0);
+  LanguageModel model(LanguageModelOptions::FromConfig(mc, flags.vocab, /*pad_id=*/1));
+  model->to(device);
+  model->train();
+  auto adam = torch::optim::AdamWOptions(1e-3).betas({0.8, 0.99}).eps(1e-5).weight_decay(0.01);
+  torch::optim::AdamW optimizer(model->parameters(), adam);
+
+  const int64_t bs = flags.bs, bptt = flags.bptt, vocab = flags.vocab;
+  double fwd_flops = 2.0 * shape.emb * vocab;  // decoder, per token
+  for (int l = 0; l < shape.layers; ++l) {
+    const double in = l == 0 ? shape.emb : shape.hidden;
+    const double h = l == shape.layers - 1 ? shape.emb : shape.hidden;
+    fwd_flops += 2.0 * (in * 4 * h + h * 4 * h);
+  }
+  const double step_flops = 3.0 * fwd_flops * bs * bptt;
+
+  ResetCudaPeak(device);
+  double t_fwd = 0, t_bwd = 0, t_opt = 0, t_total = 0;
+  for (int step = 0; step < flags.warmup + flags.steps; ++step) {
+    torch::Tensor data =
+        torch::randint(vocab, {bptt + 1, bs}, torch::TensorOptions().dtype(torch::kLong))
+            .to(device);
+    torch::Tensor input = data.slice(0, 0, bptt), target = data.slice(0, 1, bptt + 1);
+    Sync(device);
+    const auto t0 = Clock::now();
+    optimizer.zero_grad();
+    LmOutput out = model->forward(input);
+    torch::Tensor loss = torch::nn::functional::cross_entropy(out.logits.reshape({-1, vocab}),
+                                                              target.reshape({-1})) +
+                         ArTarLoss(out, 2.0, 1.0);
+    Sync(device);
+    const auto t1 = Clock::now();
+    loss.backward();
+    Sync(device);
+    const auto t2 = Clock::now();
+    torch::nn::utils::clip_grad_norm_(model->parameters(), 0.1);
+    optimizer.step();
+    Sync(device);
+    const auto t3 = Clock::now();
+    if (step >= flags.warmup) {
+      t_fwd += Seconds(t0, t1);
+      t_bwd += Seconds(t1, t2);
+      t_opt += Seconds(t2, t3);
+      t_total += Seconds(t0, t3);
+    }
+  }
+  const double n = flags.steps;
+  const double tokens_per_s = bs * bptt * n / t_total;
+  const double model_gflops = step_flops * n / t_total / 1e9;
+  // The recurrent product of the widest layer, (bs x h) @ (h x 4h): the LSTM's own shape.
+  const double peak_recurrent = MatmulGflops(bs, shape.hidden, 4 * shape.hidden, device);
+  std::printf(
+      "| %s %d/%d/%d | %s | %d | %.0f | %.0f (%.0f/%.0f/%.0f) | %.1f | %.1f | %.1f | %.1f | "
+      "%.0f%% | %.0f | %s |\n",
+      shape.name, shape.emb, shape.hidden, shape.layers, device.str().c_str(),
+      torch::get_num_threads(), tokens_per_s, 1e3 * t_total / n, 1e3 * t_fwd / n,
+      1e3 * t_bwd / n, 1e3 * t_opt / n, step_flops / 1e9, model_gflops, peak_square,
+      peak_recurrent, 100.0 * model_gflops / peak_square, MaxRssMb(),
+      CudaPeakMb(device).c_str());
+  std::fflush(stdout);
+}
+
+bool ParseFlags(int argc, char** argv, Flags* f) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    const char* v = nullptr;
+    if (arg == "--device" && (v = value())) {
+      f->device = v;
+    } else if (arg == "--steps" && (v = value())) {
+      f->steps = std::atoi(v);
+    } else if (arg == "--warmup" && (v = value())) {
+      f->warmup = std::atoi(v);
+    } else if (arg == "--model" && (v = value())) {
+      f->model = v;
+    } else if (arg == "--threads" && (v = value())) {
+      f->threads = std::atoi(v);
+    } else if (arg == "--vocab" && (v = value())) {
+      f->vocab = std::atoll(v);
+    } else if (arg == "--bs" && (v = value())) {
+      f->bs = std::atoll(v);
+    } else if (arg == "--bptt" && (v = value())) {
+      f->bptt = std::atoll(v);
+    } else {
+      std::fprintf(stderr, "bench_lm: bad argument '%s'\n", arg.c_str());
+      return false;
+    }
+  }
+  return f->steps > 0 && f->warmup >= 0 &&
+         (f->model == "full" || f->model == "small" || f->model == "both");
+}
+
+}  // namespace
+}  // namespace ulmfit
+
+int main(int argc, char** argv) {
+  ulmfit::EnsureFastCpuEnvironment(argc, argv);
+  ulmfit::Flags flags;
+  if (!ulmfit::ParseFlags(argc, argv, &flags)) {
+    std::fprintf(stderr,
+                 "usage: bench_lm [--device cpu|cuda] [--steps N] [--warmup N] "
+                 "[--model full|small|both] [--threads N] [--vocab V] [--bs B] [--bptt T]\n");
+    return 2;
+  }
+  ulmfit::ConfigureThreads(flags.threads);
+  const torch::Device device(flags.device);
+  if (device.is_cuda() && !torch::cuda::is_available()) {
+    std::fprintf(stderr, "bench_lm: CUDA is not available\n");
+    return 1;
+  }
+  std::printf("%s\n", ulmfit::DescribeComputeEnvironment().c_str());
+  std::printf("vocab %lld, batch %lld, bptt %lld, %d warmup + %d timed steps\n\n",
+              static_cast<long long>(flags.vocab), static_cast<long long>(flags.bs),
+              static_cast<long long>(flags.bptt), flags.warmup, flags.steps);
+  const double peak = ulmfit::MatmulGflops(2048, 2048, 2048, device);
+  std::printf(
+      "| model emb/hid/layers | device | threads | tokens/s | step ms (fwd/bwd/opt) | "
+      "GFLOP/step | model GFLOP/s | mm2048 GFLOP/s | recurrent mm GFLOP/s | of mm2048 | "
+      "max RSS MB | CUDA peak MB |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::fflush(stdout);
+  const ulmfit::ModelShape full{"full", 400, 1152, 3}, small{"small", 128, 512, 2};
+  if (flags.model != "small") ulmfit::BenchModel(full, flags, device, peak);
+  if (flags.model != "full") ulmfit::BenchModel(small, flags, device, peak);
+  return 0;
+}

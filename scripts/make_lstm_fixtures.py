@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""Writes tests/fixtures/awd_lstm_reference.txt: a tiny AWD-LSTM LM (dropouts off) run by PyTorch.
+
+Run with Debian's python3-torch (1.13):  /usr/bin/python3 scripts/make_lstm_fixtures.py
+
+The model is what fastai's AWD_LSTM + LinearDecoder compute with every dropout at 0: an
+embedding (padding_idx = pad), n separate 1-layer torch.nn.LSTMs (emb -> hid -> ... -> emb) and a
+decoder tied to the embedding. Tensors are time-major, (seq, batch, ...), as in the C++ model.
+
+Format (plain text, read by tests/awd_lstm_test.cc without Python): for each tensor two lines,
+  <name> <dtype: f|i> <ndim> <d0> <d1> ...
+  <values, row-major, space separated>
+Parameter tensors and gradients use the C++ checkpoint names (encoder.emb.weight,
+encoder.rnns.{l}.weight_ih, ..._hh_raw, ..., decoder.bias); gradients are prefixed "grad1." and
+"grad2.".
+
+Contents:
+  tokens1 (5,3), targets1: the first BPTT window, starting from a zero state
+  tokens2 (4,3), targets2: the next window, starting from the detached state after window 1
+  logits1, raw1, loss1 (= cross-entropy + AR/TAR with alpha=2, beta=1), grad1.*
+  loss2 (cross-entropy only), grad2.*: the second window under truncated BPTT
+  logits_concat (9,3,V): one PyTorch call on the concatenated 9-step sequence; its last 4 steps
+    are window 2's logits (state continuity)
+  state1.h{l}, state1.c{l}: the hidden state after window 1
+"""
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+VOCAB, EMB, HID, LAYERS, PAD = 11, 4, 5, 3, 1
+ALPHA, BETA = 2.0, 1.0
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures",
+                   "awd_lstm_reference.txt")
+
+
+class TinyLm(torch.nn.Module):
+  def __init__(self):
+    super().__init__()
+    self.emb = torch.nn.Embedding(VOCAB, EMB, padding_idx=PAD)
+    sizes = [EMB] + [HID] * (LAYERS - 1) + [EMB]
+    self.rnns = torch.nn.ModuleList(
+        [torch.nn.LSTM(sizes[l], sizes[l + 1]) for l in range(LAYERS)])
+    self.bias = torch.nn.Parameter(torch.zeros(VOCAB))
+    with torch.no_grad():
+      self.emb.weight.uniform_(-1, 1)  # larger than fastai's 0.1, for gradients worth checking
+      self.bias.normal_(0, 0.1)
+
+  def forward(self, tokens, state):
+    x = self.emb(tokens)
+    new_state = []
+    for l, rnn in enumerate(self.rnns):
+      x, (h, c) = rnn(x, state[l] if state else None)
+      new_state.append((h.detach(), c.detach()))
+    logits = F.linear(x, self.emb.weight, self.bias)
+    return logits, x, new_state
+
+  def named(self):
+    out = {"encoder.emb.weight": self.emb.weight, "decoder.bias": self.bias}
+    for l, rnn in enumerate(self.rnns):
+      out[f"encoder.rnns.{l}.weight_ih"] = rnn.weight_ih_l0
+      out[f"encoder.rnns.{l}.weight_hh_raw"] = rnn.weight_hh_l0
+      out[f"encoder.rnns.{l}.bias_ih"] = rnn.bias_ih_l0
+      out[f"encoder.rnns.{l}.bias_hh"] = rnn.bias_hh_l0
+    return out
+
+
+def ce(logits, targets):
+  return F.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1))
+
+
+def main():
+  torch.manual_seed(1234)
+  model = TinyLm()
+  tokens1 = torch.randint(0, VOCAB, (5, 3))
+  tokens1[0, 1] = PAD  # exercises padding_idx (no lookup gradient for that row)
+  tokens1[3, 2] = PAD
+  targets1 = torch.randint(0, VOCAB, (5, 3))
+  tokens2 = torch.randint(0, VOCAB, (4, 3))
+  targets2 = torch.randint(0, VOCAB, (4, 3))
+
+  out = []
+
+  def put(name, t):
+    t = t.detach()
+    kind = "i" if t.dtype in (torch.int64, torch.int32) else "f"
+    shape = list(t.shape)
+    out.append(f"{name} {kind} {len(shape)} {' '.join(map(str, shape))}".rstrip())
+    flat = t.reshape(-1).tolist()
+    out.append(" ".join(str(v) if kind == "i" else "%.9g" % v for v in flat))
+
+  put("config", torch.tensor([VOCAB, EMB, HID, LAYERS, PAD]))
+  for name, p in model.named().items():
+    put(name, p)
+  put("tokens1", tokens1)
+  put("targets1", targets1)
+  put("tokens2", tokens2)
+  put("targets2", targets2)
+
+  # Window 1 from zeros: CE + AR/TAR (dropped == raw with output_p = 0).
+  logits1, raw1, state = model(tokens1, None)
+  loss1 = ce(logits1, targets1) + ALPHA * raw1.pow(2).mean() + BETA * (
+      raw1[1:] - raw1[:-1]).pow(2).mean()
+  model.zero_grad()
+  loss1.backward()
+  put("logits1", logits1)
+  put("raw1", raw1)
+  put("loss1", loss1.reshape(1))
+  for name, p in model.named().items():
+    put("grad1." + name, p.grad)
+  for l, (h, c) in enumerate(state):
+    put(f"state1.h{l}", h)
+    put(f"state1.c{l}", c)
+
+  # Window 2 from the detached state: truncated BPTT.
+  logits2, _, _ = model(tokens2, state)
+  loss2 = ce(logits2, targets2)
+  model.zero_grad()
+  loss2.backward()
+  put("loss2", loss2.reshape(1))
+  for name, p in model.named().items():
+    put("grad2." + name, p.grad)
+
+  with torch.no_grad():
+    logits_concat, _, _ = model(torch.cat([tokens1, tokens2]), None)
+  put("logits_concat", logits_concat)
+
+  os.makedirs(os.path.dirname(OUT), exist_ok=True)
+  with open(OUT, "w") as f:
+    f.write("# Generated by scripts/make_lstm_fixtures.py with torch %s; do not edit.\n"
+            % torch.__version__)
+    f.write("\n".join(out) + "\n")
+  print(f"wrote {os.path.normpath(OUT)} ({os.path.getsize(OUT)} bytes)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+  main()
