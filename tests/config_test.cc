@@ -21,7 +21,7 @@ namespace {
   return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
 }
 
-// The smallest valid config: the training corpus is the only required key.
+// The smallest valid config: stage 1 only, with its training corpus.
 constexpr char kMinimal[] = "pretrain:\n  data:\n    train: corpus.txt\n";
 
 class ConfigTest : public ::testing::Test {
@@ -214,11 +214,46 @@ TEST_F(ConfigTest, OutOfRangeNamesFileLineAndKey) {
   EXPECT_TRUE(Contains(message, ":8:3: run.device must be auto, cpu, cuda or cuda:N, got 'gpu'"));
 }
 
-TEST_F(ConfigTest, MissingTrainDataPointsAtItsSection) {
+TEST_F(ConfigTest, NothingToDoPointsAtPretrainSection) {
   EXPECT_EQ(LoadError("pretrain:\n  epochs: 2\n"),
             Path("x.yaml") +
-                ":1:1: pretrain.data.train is required: a text file or folder of text files "
-                "(missing key)");
+                ":1:1: nothing to do: set pretrain.data.train (stage 1) and/or task.train "
+                "(stages 2 and 3)");
+  // Without a pretrain section there is no line to point at; an explicit empty value has one.
+  EXPECT_EQ(LoadError("run:\n  seed: 1\nfinetune:\n  pretrained: runs/wt103\n"),
+            Path("x.yaml") +
+                ": nothing to do: set pretrain.data.train (stage 1) and/or task.train "
+                "(stages 2 and 3)");
+  EXPECT_TRUE(Contains(LoadError("task:\n  train: ''\n"),
+                       ":2:3: nothing to do: set pretrain.data.train"));
+}
+
+TEST_F(ConfigTest, StageRules) {
+  // Stages 2 and 3 alone need a language model from elsewhere.
+  EXPECT_EQ(LoadError("task:\n  train: imdb/train\n"),
+            Path("x.yaml") +
+                ":2:3: task.train needs a pretrained language model: set pretrain.data.train to "
+                "pretrain one, or finetune.pretrained to a run directory that has "
+                "pretrain/lm.pt");
+  absl::StatusOr<Config> config = LoadConfigFromString(
+      "task:\n  train: imdb/train\nfinetune:\n  pretrained: runs/wt103\n", "x.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->task.train, "imdb/train");
+  EXPECT_EQ(config->finetune.pretrained, "runs/wt103");
+  EXPECT_EQ(config->pretrain.data.train, "");
+  // All three stages in one run.
+  config = LoadConfigFromString(std::string(kMinimal) + "task:\n  train: imdb/train\n", "x.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  // The same rules without a file.
+  Config code;
+  EXPECT_EQ(ValidateConfig(code).message(),
+            "config: nothing to do: set pretrain.data.train (stage 1) and/or task.train (stages "
+            "2 and 3)");
+  code.task.train = "t.tsv";
+  EXPECT_TRUE(Contains(std::string(ValidateConfig(code).message()),
+                       "config: task.train needs a pretrained language model"));
+  code.finetune.pretrained = "runs/lm";
+  EXPECT_TRUE(ValidateConfig(code).ok()) << ValidateConfig(code);
 }
 
 TEST_F(ConfigTest, UnknownPresetSuggests) {
@@ -300,6 +335,319 @@ TEST_F(ConfigTest, ConfigToYamlRoundTrips) {
   EXPECT_EQ(reloaded->model.dropout.embed, 0.1234567890123);  // exact, not approximately
   EXPECT_EQ(reloaded->pretrain.lr, 1e-7);
   EXPECT_FALSE(reloaded->model.out_bias);
+}
+
+TEST_F(ConfigTest, StageSectionsParseAndRoundTrip) {
+  absl::StatusOr<Config> loaded = LoadConfigFromString(
+      "task:\n"
+      "  train: data/train.csv.gz\n  valid: v.csv\n  test: t.csv\n  unlabeled: data/unsup\n"
+      "  valid_fraction: 0.2\n  format: csv\n  label_column: sentiment\n"
+      "  text_columns: title, body\n  header: 'no'\n  max_train_examples: 1000\n"
+      "finetune:\n"
+      "  pretrained: runs/wt103\n  use_test_text: false\n  epochs: 0\n  batch_size: 32\n"
+      "  bptt: 60\n  variable_bptt: true\n  lr: 1e-3\n  discriminative: scripts\n"
+      "  lr_factor: 3\n  frozen_epochs: 2\n  frozen_lr: 0.03\n  drop_mult: 0.7\n"
+      "  schedule: {kind: stlr, cut_frac: 0.2}\n  optimizer: {clip: 0.25}\n  ar_alpha: 1\n"
+      "  tar_beta: 0.5\n  mixed_precision: true\n  max_steps: 3\n"
+      "classifier:\n"
+      "  dropout: {embed: 0.1, input: 0.2, weight: 0.3, hidden: 0.4, output: 0.45}\n"
+      "  drop_mult: 2\n  hidden: 100\n  head_dropout: 0.2\n  batch_size: 16\n  bptt: 50\n"
+      "  max_len: 500\n  phase_groups: 2, all\n  phase_epochs: 0,3\n  phase_lrs: 1e-2,2.5e-3\n"
+      "  lr_factor: 2\n  schedule: {kind: constant}\n  optimizer: {weight_decay: 0.1}\n"
+      "  ar_alpha: 0\n  tar_beta: 0\n  select_metric: macro_f1\n  mixed_precision: true\n"
+      "  max_steps: 4\n",
+      "x.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const std::string yaml = ConfigToYaml(*loaded);
+  // The new sections come after pretrain, in table order.
+  const size_t pretrain = yaml.find("\npretrain:\n");
+  const size_t task = yaml.find("\ntask:\n");
+  const size_t finetune = yaml.find("\nfinetune:\n");
+  const size_t classifier = yaml.find("\nclassifier:\n");
+  ASSERT_NE(classifier, std::string::npos) << yaml;
+  EXPECT_LT(pretrain, task);
+  EXPECT_LT(task, finetune);
+  EXPECT_LT(finetune, classifier);
+  absl::StatusOr<Config> reloaded = LoadConfigFromString(yaml, "resolved.yaml");
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status() << "\n" << yaml;
+  EXPECT_EQ(ConfigToYaml(*reloaded), yaml);
+
+  for (const Config* c : {&*loaded, &*reloaded}) {
+    const TaskDataConfig& t = c->task;
+    EXPECT_EQ(t.train, "data/train.csv.gz");
+    EXPECT_EQ(t.valid, "v.csv");
+    EXPECT_EQ(t.test, "t.csv");
+    EXPECT_EQ(t.unlabeled, "data/unsup");
+    EXPECT_EQ(t.valid_fraction, 0.2);
+    EXPECT_EQ(t.format, "csv");
+    EXPECT_EQ(t.label_column, "sentiment");
+    EXPECT_EQ(t.text_columns, "title, body");
+    EXPECT_EQ(t.header, "no");
+    EXPECT_EQ(t.max_train_examples, 1000);
+
+    const FinetuneConfig& f = c->finetune;
+    EXPECT_EQ(f.pretrained, "runs/wt103");
+    EXPECT_FALSE(f.use_test_text);
+    EXPECT_EQ(f.epochs, 0);
+    EXPECT_EQ(f.batch_size, 32);
+    EXPECT_EQ(f.bptt, 60);
+    EXPECT_TRUE(f.variable_bptt);
+    EXPECT_EQ(f.lr, 1e-3);
+    EXPECT_EQ(f.discriminative, "scripts");
+    EXPECT_EQ(f.lr_factor, 3);
+    EXPECT_EQ(f.frozen_epochs, 2);
+    EXPECT_EQ(f.frozen_lr, 0.03);
+    EXPECT_EQ(f.drop_mult, 0.7);
+    EXPECT_EQ(f.schedule.kind, "stlr");
+    EXPECT_EQ(f.schedule.cut_frac, 0.2);
+    EXPECT_EQ(f.optimizer.clip, 0.25);
+    EXPECT_EQ(f.ar_alpha, 1);
+    EXPECT_EQ(f.tar_beta, 0.5);
+    EXPECT_TRUE(f.mixed_precision);
+    EXPECT_EQ(f.max_steps, 3);
+
+    const ClassifierConfig& k = c->classifier;
+    EXPECT_EQ(k.dropout.embed, 0.1);
+    EXPECT_EQ(k.dropout.input, 0.2);
+    EXPECT_EQ(k.dropout.weight, 0.3);
+    EXPECT_EQ(k.dropout.hidden, 0.4);
+    EXPECT_EQ(k.dropout.output, 0.45);
+    EXPECT_EQ(k.drop_mult, 2);
+    EXPECT_EQ(k.hidden, 100);
+    EXPECT_EQ(k.head_dropout, 0.2);
+    EXPECT_EQ(k.batch_size, 16);
+    EXPECT_EQ(k.bptt, 50);
+    EXPECT_EQ(k.max_len, 500);
+    EXPECT_EQ(k.phase_groups, "2, all");
+    EXPECT_EQ(k.phase_epochs, "0,3");
+    EXPECT_EQ(k.phase_lrs, "1e-2,2.5e-3");
+    EXPECT_EQ(k.lr_factor, 2);
+    EXPECT_EQ(k.schedule.kind, "constant");
+    EXPECT_EQ(k.optimizer.weight_decay, 0.1);
+    EXPECT_EQ(k.ar_alpha, 0);
+    EXPECT_EQ(k.tar_beta, 0);
+    EXPECT_EQ(k.select_metric, "macro_f1");
+    EXPECT_TRUE(k.mixed_precision);
+    EXPECT_EQ(k.max_steps, 4);
+  }
+}
+
+TEST_F(ConfigTest, StageSectionKeysWorkWithSetAndSuggestions) {
+  absl::StatusOr<Config> config =
+      LoadConfig(Write("x.yaml", kMinimal),
+                 {"classifier.optimizer.clip=5", "task.header=yes", "finetune.epochs=3"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->classifier.optimizer.clip, 5);
+  EXPECT_EQ(config->task.header, "yes");
+  EXPECT_EQ(config->finetune.epochs, 3);
+  EXPECT_EQ(LoadError(std::string(kMinimal) + "finetune:\n  frozen_epoch: 1\n"),
+            Path("x.yaml") +
+                ":5:3: unknown key 'finetune.frozen_epoch' (did you mean "
+                "'finetune.frozen_epochs'?)");
+  EXPECT_EQ(LoadError(std::string(kMinimal) + "select_metric: loss\n"),
+            Path("x.yaml") +
+                ":4:1: unknown key 'select_metric' (did you mean 'classifier.select_metric'?)");
+}
+
+TEST_F(ConfigTest, FastaiPresetKeepsTheStageStructDefaults) {
+  Config fastai;
+  ApplyPreset("fastai", &fastai);
+  Config defaults;
+  Config only_new_sections;  // the defaults with the preset's stage 2 and 3 sections
+  only_new_sections.task = fastai.task;
+  only_new_sections.finetune = fastai.finetune;
+  only_new_sections.classifier = fastai.classifier;
+  EXPECT_EQ(ConfigToYaml(only_new_sections), ConfigToYaml(defaults));
+  // The paper preset does change them (so the comparison above can fail).
+  Config paper;
+  ApplyPreset("paper", &paper);
+  only_new_sections.finetune = paper.finetune;
+  EXPECT_NE(ConfigToYaml(only_new_sections), ConfigToYaml(defaults));
+}
+
+TEST_F(ConfigTest, PaperPresetStageValues) {
+  absl::StatusOr<Config> config = LoadConfigFromString(
+      "preset: paper\ntask:\n  train: t.tsv\nfinetune:\n  pretrained: runs/lm\n", "x.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const FinetuneConfig& f = config->finetune;
+  EXPECT_DOUBLE_EQ(f.lr, 4e-3);
+  EXPECT_EQ(f.schedule.kind, "stlr");
+  EXPECT_DOUBLE_EQ(f.schedule.cut_frac, 0.1);
+  EXPECT_DOUBLE_EQ(f.schedule.ratio, 32);
+  EXPECT_EQ(f.discriminative, "factor");
+  EXPECT_DOUBLE_EQ(f.lr_factor, 2.6);
+  EXPECT_EQ(f.frozen_epochs, 0);
+  EXPECT_EQ(f.bptt, 70);
+  EXPECT_TRUE(f.variable_bptt);
+  EXPECT_DOUBLE_EQ(f.drop_mult, 1.0);
+  EXPECT_DOUBLE_EQ(f.optimizer.beta1, 0.7);
+  EXPECT_DOUBLE_EQ(f.optimizer.beta2, 0.99);
+  EXPECT_DOUBLE_EQ(f.optimizer.eps, 1e-8);
+  EXPECT_DOUBLE_EQ(f.optimizer.weight_decay, 1e-7);
+  EXPECT_DOUBLE_EQ(f.optimizer.clip, 0.3);
+  EXPECT_EQ(f.epochs, 10);  // untouched by presets
+
+  const ClassifierConfig& c = config->classifier;
+  EXPECT_DOUBLE_EQ(c.drop_mult, 1.0);
+  EXPECT_EQ(c.bptt, 70);
+  EXPECT_EQ(c.max_len, 1400);
+  EXPECT_EQ(c.phase_groups, "1,2,all");
+  EXPECT_EQ(c.phase_epochs, "1,1,48");
+  EXPECT_EQ(c.phase_lrs, "1e-2,1e-2,1e-2");
+  EXPECT_DOUBLE_EQ(c.lr_factor, 2.6);
+  EXPECT_EQ(c.schedule.kind, "stlr");
+  EXPECT_DOUBLE_EQ(c.schedule.cut_frac, 0.1);
+  EXPECT_DOUBLE_EQ(c.schedule.ratio, 32);
+  EXPECT_DOUBLE_EQ(c.optimizer.beta1, 0.7);
+  EXPECT_DOUBLE_EQ(c.optimizer.beta2, 0.99);
+  EXPECT_DOUBLE_EQ(c.optimizer.eps, 1e-8);
+  EXPECT_DOUBLE_EQ(c.optimizer.weight_decay, 1e-6);
+  EXPECT_DOUBLE_EQ(c.optimizer.clip, 25);
+  EXPECT_DOUBLE_EQ(c.dropout.output, 0.4);  // the paper's values are the struct defaults
+  EXPECT_EQ(c.hidden, 50);
+  absl::StatusOr<std::vector<UnfreezePhase>> phases = ParsePhases(c);
+  ASSERT_TRUE(phases.ok()) << phases.status();
+  ASSERT_EQ(phases->size(), 3u);
+  EXPECT_EQ((*phases)[2].groups, 0);
+  EXPECT_EQ((*phases)[0].epochs + (*phases)[1].epochs + (*phases)[2].epochs, 50);
+}
+
+TEST_F(ConfigTest, ParsePhasesValues) {
+  ClassifierConfig fastai;  // fastbook chapter 10
+  absl::StatusOr<std::vector<UnfreezePhase>> phases = ParsePhases(fastai);
+  ASSERT_TRUE(phases.ok()) << phases.status();
+  ASSERT_EQ(phases->size(), 4u);
+  const int groups[] = {1, 2, 3, 0};
+  const int epochs[] = {1, 1, 1, 2};
+  const double lrs[] = {2e-2, 1e-2, 5e-3, 1e-3};
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ((*phases)[i].groups, groups[i]) << i;
+    EXPECT_EQ((*phases)[i].epochs, epochs[i]) << i;
+    EXPECT_EQ((*phases)[i].lr, lrs[i]) << i;
+  }
+  ClassifierConfig one;
+  one.phase_groups = " all ";
+  one.phase_epochs = "5";
+  one.phase_lrs = "0.5";
+  phases = ParsePhases(one);
+  ASSERT_TRUE(phases.ok()) << phases.status();
+  ASSERT_EQ(phases->size(), 1u);
+  EXPECT_EQ((*phases)[0].groups, 0);
+  EXPECT_EQ((*phases)[0].epochs, 5);
+  EXPECT_EQ((*phases)[0].lr, 0.5);
+  // Errors name the key and the item, without a location.
+  one.phase_groups = "4, x";
+  one.phase_epochs = "0,2";
+  one.phase_lrs = "1e-3,1e-3";
+  phases = ParsePhases(one);
+  ASSERT_FALSE(phases.ok());
+  EXPECT_EQ(phases.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(phases.status().message(),
+            "classifier.phase_groups items must be positive integers or 'all', got 'x' (item 2 "
+            "of '4, x')");
+}
+
+TEST_F(ConfigTest, PhaseListsOfDifferentLengths) {
+  EXPECT_EQ(LoadError(std::string(kMinimal) +
+                      "classifier:\n  phase_groups: 1,2,all\n  phase_epochs: 1,1\n"
+                      "  phase_lrs: 1e-2,1e-2,1e-2\n"),
+            Path("x.yaml") +
+                ":6:3: classifier.phase_epochs has 2 items ('1,1') but classifier.phase_groups "
+                "has 3 ('1,2,all'); the phase lists need one item per phase each");
+  // Changing one list alone leaves the others at the preset's four phases.
+  const std::string message =
+      LoadError(std::string(kMinimal) + "classifier:\n  phase_groups: 1,all\n");
+  EXPECT_TRUE(Contains(message, ":4:1: classifier.phase_epochs has 4 items ('1,1,1,2') but "
+                                "classifier.phase_groups has 2 ('1,all')"));
+  EXPECT_TRUE(Contains(message, ":4:1: classifier.phase_lrs has 4 items"));
+}
+
+TEST_F(ConfigTest, BadPhaseItemsNameKeyAndItem) {
+  const std::string x = Path("x.yaml");
+  EXPECT_EQ(LoadError(std::string(kMinimal) + "classifier:\n  phase_groups: 1,0,3,every\n"),
+            x + ":5:3: classifier.phase_groups items must be positive integers or 'all', got '0' "
+                "(item 2 of '1,0,3,every'); " +
+                x + ":5:3: classifier.phase_groups items must be positive integers or 'all', "
+                    "got 'every' (item 4 of '1,0,3,every')");
+  EXPECT_EQ(LoadError(std::string(kMinimal) + "classifier:\n  phase_epochs: 1,-1,1,1.5\n"),
+            x + ":5:3: classifier.phase_epochs items must be integers >= 0, got '-1' (item 2 of "
+                "'1,-1,1,1.5'); " +
+                x + ":5:3: classifier.phase_epochs items must be integers >= 0, got '1.5' (item 4 "
+                    "of '1,-1,1,1.5')");
+  EXPECT_EQ(LoadError(std::string(kMinimal) + "classifier:\n  phase_epochs: 0,0,0,0\n"),
+            x + ":5:3: classifier.phase_epochs must add up to at least 1 epoch, got '0,0,0,0'");
+  EXPECT_EQ(LoadError(std::string(kMinimal) + "classifier:\n  phase_lrs: 1e-2,,0,1e-3\n"),
+            x + ":5:3: classifier.phase_lrs items must be numbers > 0, got '' (item 2 of "
+                "'1e-2,,0,1e-3'); " +
+                x + ":5:3: classifier.phase_lrs items must be numbers > 0, got '0' (item 3 of "
+                    "'1e-2,,0,1e-3')");
+  EXPECT_EQ(LoadError(std::string(kMinimal) + "classifier:\n  phase_groups: ''\n"),
+            x + ":5:3: classifier.phase_groups must list at least one phase (positive integers "
+                "or 'all', comma-separated), got ''");
+}
+
+TEST_F(ConfigTest, StageSectionRangeChecks) {
+  const std::string x = Path("x.yaml");
+  auto error = [&](const std::string& section) {
+    return LoadError(std::string(kMinimal) + section);
+  };
+  EXPECT_EQ(error("task:\n  format: tsvv\n"),
+            x + ":5:3: task.format must be one of auto, tsv, csv, folders, got 'tsvv' (did you "
+                "mean 'tsv'?)");
+  EXPECT_TRUE(Contains(error("task:\n  header: true\n"),
+                       ":5:3: task.header must be one of auto, yes, no, got 'true'"));
+  EXPECT_TRUE(Contains(error("task:\n  valid_fraction: 0.6\n"),
+                       ":5:3: task.valid_fraction must be in (0, 0.5], got 0.6"));
+  EXPECT_TRUE(Contains(error("task:\n  max_train_examples: -1\n"),
+                       ":5:3: task.max_train_examples must be >= 0, got -1"));
+  EXPECT_TRUE(Contains(error("task:\n  label_column: ''\n"),
+                       ":5:3: task.label_column must be a column name or 0-based index"));
+  EXPECT_TRUE(Contains(error("finetune:\n  epochs: -1\n"),
+                       ":5:3: finetune.epochs must be >= 0, got -1"));
+  EXPECT_TRUE(Contains(error("finetune:\n  discriminative: script\n"),
+                       ":5:3: finetune.discriminative must be one of factor, scripts, none, got "
+                       "'script' (did you mean 'scripts'?)"));
+  EXPECT_TRUE(Contains(error("finetune:\n  lr_factor: 0.5\n"),
+                       ":5:3: finetune.lr_factor must be >= 1, got 0.5"));
+  EXPECT_TRUE(Contains(error("finetune:\n  frozen_lr: 0\n"),
+                       ":5:3: finetune.frozen_lr must be > 0, got 0"));
+  EXPECT_TRUE(Contains(error("finetune:\n  bptt: 1\n"),
+                       ":5:3: finetune.bptt must be >= 2, got 1"));
+  // finetune.drop_mult scales the LM dropouts of model.dropout.
+  EXPECT_EQ(error("finetune:\n  drop_mult: 4\n"),
+            x + ":5:3: finetune.drop_mult must be < 4 so that drop_mult * model.dropout.input "
+                "(0.25) stays below 1, got 4");
+  EXPECT_TRUE(Contains(error("finetune:\n  schedule: {kind: cosine}\n"),
+                       "finetune.schedule.kind must be one of stlr, one_cycle, constant"));
+  EXPECT_TRUE(Contains(error("finetune:\n  optimizer: {beta2: 1}\n"),
+                       "finetune.optimizer.beta2 must be in [0, 1), got 1"));
+  EXPECT_TRUE(Contains(error("finetune:\n  max_steps: -2\n"),
+                       ":5:3: finetune.max_steps must be >= 0, got -2"));
+  // classifier.drop_mult scales classifier.dropout (largest: weight 0.5).
+  EXPECT_EQ(error("classifier:\n  drop_mult: 2\n"),
+            x + ":5:3: classifier.drop_mult must be < 2 so that drop_mult * "
+                "classifier.dropout.weight (0.5) stays below 1, got 2");
+  EXPECT_TRUE(Contains(error("classifier:\n  dropout: {hidden: 1}\n"),
+                       ":5:13: classifier.dropout.hidden must be in [0, 1), got 1"));
+  EXPECT_TRUE(Contains(error("classifier:\n  head_dropout: 1\n"),
+                       ":5:3: classifier.head_dropout must be in [0, 1), got 1"));
+  EXPECT_TRUE(Contains(error("classifier:\n  hidden: 0\n"),
+                       ":5:3: classifier.hidden must be >= 1, got 0"));
+  EXPECT_EQ(error("classifier:\n  bptt: 100\n  max_len: 99\n"),
+            x + ":6:3: classifier.max_len must be >= classifier.bptt (100), got 99");
+  EXPECT_TRUE(Contains(error("classifier:\n  select_metric: f1\n"),
+                       ":5:3: classifier.select_metric must be one of accuracy, macro_f1, loss, "
+                       "got 'f1'"));
+  EXPECT_TRUE(Contains(error("classifier:\n  lr_factor: 0\n"),
+                       ":5:3: classifier.lr_factor must be >= 1, got 0"));
+  EXPECT_TRUE(Contains(error("classifier:\n  optimizer: {clip: -1}\n"),
+                       "classifier.optimizer.clip must be >= 0, got -1"));
+  EXPECT_TRUE(Contains(error("classifier:\n  batch_size: 0\n"),
+                       ":5:3: classifier.batch_size must be >= 1, got 0"));
+  // Zero unfrozen LM epochs are allowed (stage 2 then only runs its frozen epochs).
+  absl::StatusOr<Config> config =
+      LoadConfigFromString(std::string(kMinimal) + "finetune:\n  epochs: 0\n", "x.yaml");
+  EXPECT_TRUE(config.ok()) << config.status();
 }
 
 TEST_F(ConfigTest, ValidateConfigWithoutLocations) {

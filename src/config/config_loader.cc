@@ -125,12 +125,73 @@ void VisitFields(PretrainConfig& c, V& v) {
 }
 
 template <typename V>
+void VisitFields(TaskDataConfig& c, V& v) {
+  v("train", c.train);
+  v("valid", c.valid);
+  v("test", c.test);
+  v("unlabeled", c.unlabeled);
+  v("valid_fraction", c.valid_fraction);
+  v("format", c.format);
+  v("label_column", c.label_column);
+  v("text_columns", c.text_columns);
+  v("header", c.header);
+  v("max_train_examples", c.max_train_examples);
+}
+
+template <typename V>
+void VisitFields(FinetuneConfig& c, V& v) {
+  v("pretrained", c.pretrained);
+  v("use_test_text", c.use_test_text);
+  v("epochs", c.epochs);
+  v("batch_size", c.batch_size);
+  v("bptt", c.bptt);
+  v("variable_bptt", c.variable_bptt);
+  v("lr", c.lr);
+  v("discriminative", c.discriminative);
+  v("lr_factor", c.lr_factor);
+  v("frozen_epochs", c.frozen_epochs);
+  v("frozen_lr", c.frozen_lr);
+  v("drop_mult", c.drop_mult);
+  v("schedule", c.schedule);
+  v("optimizer", c.optimizer);
+  v("ar_alpha", c.ar_alpha);
+  v("tar_beta", c.tar_beta);
+  v("mixed_precision", c.mixed_precision);
+  v("max_steps", c.max_steps);
+}
+
+template <typename V>
+void VisitFields(ClassifierConfig& c, V& v) {
+  v("dropout", c.dropout);
+  v("drop_mult", c.drop_mult);
+  v("hidden", c.hidden);
+  v("head_dropout", c.head_dropout);
+  v("batch_size", c.batch_size);
+  v("bptt", c.bptt);
+  v("max_len", c.max_len);
+  v("phase_groups", c.phase_groups);
+  v("phase_epochs", c.phase_epochs);
+  v("phase_lrs", c.phase_lrs);
+  v("lr_factor", c.lr_factor);
+  v("schedule", c.schedule);
+  v("optimizer", c.optimizer);
+  v("ar_alpha", c.ar_alpha);
+  v("tar_beta", c.tar_beta);
+  v("select_metric", c.select_metric);
+  v("mixed_precision", c.mixed_precision);
+  v("max_steps", c.max_steps);
+}
+
+template <typename V>
 void VisitFields(Config& c, V& v) {
   v("preset", c.preset);  // first, so resolved.yaml reads in the order it is applied
   v("run", c.run);
   v("text", c.text);
   v("model", c.model);
   v("pretrain", c.pretrain);
+  v("task", c.task);
+  v("finetune", c.finetune);
+  v("classifier", c.classifier);
 }
 
 // Struct fields are sections (nested maps); everything else is a scalar.
@@ -590,18 +651,46 @@ bool IsDevice(const std::string& device) {
   return true;
 }
 
-// Checks for the structs that later stages (finetune, classifier) will reuse under their prefix.
+// Checks for the structs that several sections share, under the section's prefix `p`.
 void CheckLmData(const LmDataConfig& d, const std::string& p, Checker* check) {
-  if (d.train.empty()) {
-    const bool missing = check->Locate(p + ".train") == check->Locate(p);
-    check->Fail(p + ".train",
-                absl::StrCat(p, ".train is required: a text file or folder of text files",
-                             missing ? " (missing key)" : ""));
-  }
+  // Whether `train` is required depends on the stages the config describes (CheckStages).
   check->Expect(d.valid_fraction > 0 && d.valid_fraction <= 0.5, p + ".valid_fraction",
                 "in (0, 0.5]", d.valid_fraction);
   check->OneOf(p + ".format", d.format, {"auto", "lines", "files"});
   check->AtLeast<int64_t>(p + ".max_documents", d.max_documents, 0);
+}
+
+// Each dropout of `d` (keys `dropout_prefix`.embed, ...) is a probability.
+void CheckDropouts(const DropoutConfig& d, const std::string& dropout_prefix, Checker* check) {
+  check->Probability(dropout_prefix + ".embed", d.embed);
+  check->Probability(dropout_prefix + ".input", d.input);
+  check->Probability(dropout_prefix + ".weight", d.weight);
+  check->Probability(dropout_prefix + ".hidden", d.hidden);
+  check->Probability(dropout_prefix + ".output", d.output);
+}
+
+// `mult_key` (a drop_mult) scales every dropout of `d`; the products must still be
+// probabilities. Only the largest dropout needs checking; it is skipped when that dropout is
+// itself out of range (already reported by CheckDropouts).
+void CheckDropMult(const std::string& mult_key, double mult, const DropoutConfig& d,
+                   const std::string& dropout_prefix, Checker* check) {
+  check->NonNegative(mult_key, mult);
+  const std::pair<const char*, double> dropouts[] = {{"embed", d.embed},
+                                                     {"input", d.input},
+                                                     {"weight", d.weight},
+                                                     {"hidden", d.hidden},
+                                                     {"output", d.output}};
+  std::pair<const char*, double> largest = dropouts[0];
+  for (const auto& dropout : dropouts) {
+    if (dropout.second > largest.second) largest = dropout;
+  }
+  if (largest.second > 0 && largest.second < 1) {
+    check->Expect(largest.second * mult < 1, mult_key,
+                  absl::StrCat("< ", Format(1 / largest.second), " so that drop_mult * ",
+                               dropout_prefix, ".", largest.first, " (", Format(largest.second),
+                               ") stays below 1"),
+                  mult);
+  }
 }
 
 void CheckSchedule(const ScheduleConfig& s, const std::string& p, Checker* check) {
@@ -623,28 +712,184 @@ void CheckOptimizer(const OptimizerConfig& o, const std::string& p, Checker* che
   check->NonNegative(p + ".clip", o.clip);
 }
 
+// Which stages the config describes: stage 1 needs pretrain.data.train, stages 2 and 3 need
+// task.train, and stage 2 needs a language model from stage 1 or from finetune.pretrained.
+void CheckStages(const Config& config, Checker* check) {
+  const bool pretrain = !config.pretrain.data.train.empty();
+  const bool task = !config.task.train.empty();
+  if (!pretrain && !task) {
+    // Point at whichever of the two the file mentions (the key or its section), pretrain first.
+    const std::string file = check->Locate("");
+    const bool only_task = check->Locate("pretrain.data.train") == file &&
+                           check->Locate("task.train") != file;
+    check->Fail(only_task ? "task.train" : "pretrain.data.train",
+                "nothing to do: set pretrain.data.train (stage 1) and/or task.train (stages 2 "
+                "and 3)");
+  } else if (task && !pretrain && config.finetune.pretrained.empty()) {
+    check->Fail("task.train",
+                "task.train needs a pretrained language model: set pretrain.data.train to "
+                "pretrain one, or finetune.pretrained to a run directory that has "
+                "pretrain/lm.pt");
+  }
+}
+
+// The comma-separated items of `list`, whitespace-trimmed; no items for a blank string.
+std::vector<std::string> SplitList(const std::string& list) {
+  std::vector<std::string> items;
+  if (absl::StripAsciiWhitespace(list).empty()) return items;
+  for (absl::string_view item : absl::StrSplit(list, ',')) {
+    items.emplace_back(absl::StripAsciiWhitespace(item));
+  }
+  return items;
+}
+
+// Parses the classifier's phase lists into `phases`; returns (key, message) for each problem,
+// messages without a location. Both ParsePhases and ValidateConfig use it.
+std::vector<std::pair<std::string, std::string>> ParsePhaseLists(
+    const ClassifierConfig& c, std::vector<UnfreezePhase>* phases) {
+  struct List {
+    const char* key;
+    const std::string& text;
+    const char* rule;  // what each item must be
+    std::vector<std::string> items;
+  };
+  List groups{"classifier.phase_groups", c.phase_groups, "positive integers or 'all'", {}};
+  List epochs{"classifier.phase_epochs", c.phase_epochs, "integers >= 0", {}};
+  List lrs{"classifier.phase_lrs", c.phase_lrs, "numbers > 0", {}};
+  std::vector<std::pair<std::string, std::string>> errors;
+  auto bad_item = [&errors](const List& list, size_t i) {
+    errors.emplace_back(list.key, absl::StrCat(list.key, " items must be ", list.rule, ", got '",
+                                               list.items[i], "' (item ", i + 1, " of '",
+                                               list.text, "')"));
+  };
+
+  for (List* list : {&groups, &epochs, &lrs}) {
+    list->items = SplitList(list->text);
+    if (list->items.empty()) {
+      errors.emplace_back(list->key,
+                          absl::StrCat(list->key, " must list at least one phase (",
+                                       list->rule, ", comma-separated), got '", list->text, "'"));
+    }
+  }
+  for (const List* list : {&epochs, &lrs}) {
+    if (groups.items.empty() || list->items.empty() || list->items.size() == groups.items.size()) {
+      continue;
+    }
+    errors.emplace_back(
+        list->key, absl::StrCat(list->key, " has ", list->items.size(), " items ('", list->text,
+                                "') but classifier.phase_groups has ", groups.items.size(),
+                                " ('", groups.text,
+                                "'); the phase lists need one item per phase each"));
+  }
+
+  phases->assign(groups.items.size(), UnfreezePhase{0, 0, 0.0});
+  for (size_t i = 0; i < groups.items.size(); ++i) {
+    int value = 0;
+    if (groups.items[i] == "all") {
+      (*phases)[i].groups = 0;
+    } else if (ParseInteger(groups.items[i], &value) && value >= 1) {
+      (*phases)[i].groups = value;
+    } else {
+      bad_item(groups, i);
+    }
+  }
+  int64_t total_epochs = 0;
+  bool epochs_ok = true;
+  for (size_t i = 0; i < epochs.items.size(); ++i) {
+    int value = 0;
+    if (ParseInteger(epochs.items[i], &value) && value >= 0) {
+      if (i < phases->size()) (*phases)[i].epochs = value;
+      total_epochs += value;
+    } else {
+      bad_item(epochs, i);
+      epochs_ok = false;
+    }
+  }
+  if (epochs_ok && !epochs.items.empty() && total_epochs == 0) {
+    errors.emplace_back(epochs.key, absl::StrCat(epochs.key, " must add up to at least 1 epoch, "
+                                                 "got '", epochs.text, "'"));
+  }
+  for (size_t i = 0; i < lrs.items.size(); ++i) {
+    double value = 0;
+    if (Parse(lrs.items[i], &value) && value > 0) {
+      if (i < phases->size()) (*phases)[i].lr = value;
+    } else {
+      bad_item(lrs, i);
+    }
+  }
+  if (!errors.empty()) phases->clear();
+  return errors;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
+
+absl::StatusOr<std::vector<UnfreezePhase>> ParsePhases(const ClassifierConfig& classifier) {
+  std::vector<UnfreezePhase> phases;
+  const std::vector<std::pair<std::string, std::string>> errors =
+      ParsePhaseLists(classifier, &phases);
+  if (errors.empty()) return phases;
+  std::vector<std::string> messages;
+  for (const auto& error : errors) messages.push_back(error.second);
+  return absl::InvalidArgumentError(JoinErrors(messages));
+}
 
 void ApplyPreset(const std::string& name, Config* config) {
   const bool paper = name == "paper";
   if (!paper && name != "fastai") return;
   config->preset = name;
   // Both presets set every field below, so applying one after the other is well defined.
+  // paper: Howard & Ruder 2018 and its scripts (ULMFIT_REFERENCE.md section 1); fastai: fastai
+  // v2 and fastbook chapter 10 (section 2), which are also the struct defaults of stages 2 and 3.
+  auto set_schedule = [paper](ScheduleConfig* s) {
+    s->kind = paper ? "stlr" : "one_cycle";  // slanted triangular (eq. 3) vs fit_one_cycle
+    s->cut_frac = 0.1;                       // STLR eq. 3 values; one_cycle ignores them
+    s->ratio = 32;
+  };
+  // Adam: the paper's betas; one_cycle cycles beta1 with mom_max/mom_min instead. eps: PyTorch
+  // vs fastai. Weight decay and clipping: the paper's scripts vs fastai (true_wd 0.01,
+  // to_fp16(clip=0.1)).
+  auto set_optimizer = [paper](OptimizerConfig* o, double paper_weight_decay, double paper_clip) {
+    o->beta1 = 0.7;
+    o->beta2 = 0.99;
+    o->eps = paper ? 1e-8 : 1e-5;
+    o->weight_decay = paper ? paper_weight_decay : 0.01;
+    o->clip = paper ? paper_clip : 0.1;
+  };
+
   config->model.hidden_size = paper ? 1150 : 1152;  // AWD-LSTM paper vs fastai's n_hid
-  PretrainConfig& p = config->pretrain;
+
+  PretrainConfig& p = config->pretrain;  // stage 1
   p.variable_bptt = paper;  // AWD-LSTM random lengths vs fastai v2's fixed seq_len
   p.bptt = paper ? 70 : 72;
   p.lr = paper ? 4e-3 : 1e-2;  // paper: LM fine-tuning lr 0.004 [P 4.1]
-  p.schedule.kind = paper ? "stlr" : "one_cycle";
-  p.schedule.cut_frac = 0.1;  // STLR eq. 3 values; one_cycle ignores them
-  p.schedule.ratio = 32;
-  p.optimizer.beta1 = 0.7;  // paper's Adam; one_cycle cycles beta1 with mom_max/mom_min
-  p.optimizer.beta2 = 0.99;
-  p.optimizer.eps = paper ? 1e-8 : 1e-5;           // PyTorch Adam vs fastai Adam
-  p.optimizer.weight_decay = paper ? 1e-7 : 0.01;  // paper scripts vs fastai true_wd
-  p.optimizer.clip = paper ? 0.3 : 0.1;            // paper scripts vs fastai to_fp16(clip)
+  set_schedule(&p.schedule);
+  set_optimizer(&p.optimizer, 1e-7, 0.3);
+
+  FinetuneConfig& f = config->finetune;  // stage 2: LM fine-tuning
+  f.variable_bptt = paper;
+  f.bptt = paper ? 70 : 72;
+  f.lr = paper ? 4e-3 : 2e-3;  // [P 4.1] vs fastbook's unfrozen fit_one_cycle(10, 2e-3)
+  f.frozen_epochs = paper ? 0 : 1;  // fastbook first trains embedding + decoder for one epoch
+  f.discriminative = "factor";  // lr / 2.6^k [P 3.2]; the scripts' lr/6, lr/3, lr, lr/2 = "scripts"
+  f.drop_mult = paper ? 1.0 : 0.3;  // the scripts' dropmult=1 vs fastbook's 0.3
+  set_schedule(&f.schedule);
+  set_optimizer(&f.optimizer, 1e-7, 0.3);  // the scripts' finetune_lm.py
+
+  ClassifierConfig& c = config->classifier;  // stage 3
+  c.drop_mult = paper ? 1.0 : 0.5;  // fastai v1 / scripts vs v2 text_classifier_learner
+  c.bptt = paper ? 70 : 72;
+  c.max_len = paper ? 70 * 20 : 72 * 20;
+  // paper: one epoch each with the top one and two groups, then everything until 50 epochs in
+  // all ([P 3.3], footnote 7; the scripts have no third partial stage), lr 0.01 [P 4.1].
+  // fastai: fastbook's 1, 2, 3 groups, then all for 2 epochs.
+  c.phase_groups = paper ? "1,2,all" : "1,2,3,all";
+  c.phase_epochs = paper ? "1,1,48" : "1,1,1,2";
+  c.phase_lrs = paper ? "1e-2,1e-2,1e-2" : "2e-2,1e-2,5e-3,1e-3";
+  c.lr_factor = 2.6;  // [P 3.2]; fastbook's slice(lr / 2.6**4, lr)
+  set_schedule(&c.schedule);
+  set_optimizer(&c.optimizer, 1e-6, 25);  // the scripts' train_clas.py (the notebook: wd 0)
 }
 
 absl::StatusOr<Config> LoadConfigFromString(const std::string& yaml, const std::string& source_name,
@@ -779,26 +1024,10 @@ absl::Status ValidateConfig(const Config& config) {
   check.AtLeast("model.emb_size", model.emb_size, 1);
   check.AtLeast("model.hidden_size", model.hidden_size, 1);
   check.AtLeast("model.num_layers", model.num_layers, 1);
-  const DropoutConfig& d = model.dropout;
-  const std::pair<const char*, double> dropouts[] = {{"embed", d.embed},
-                                                     {"input", d.input},
-                                                     {"weight", d.weight},
-                                                     {"hidden", d.hidden},
-                                                     {"output", d.output}};
-  std::pair<const char*, double> largest = dropouts[0];
-  for (const auto& [name, p] : dropouts) {
-    check.Probability(absl::StrCat("model.dropout.", name), p);
-    if (p > largest.second) largest = {name, p};
-  }
-  check.NonNegative("model.drop_mult", model.drop_mult);
-  // drop_mult scales every dropout; the products must still be probabilities.
-  if (largest.second > 0 && largest.second < 1) {
-    check.Expect(
-        largest.second * model.drop_mult < 1, "model.drop_mult",
-        absl::StrCat("< ", Format(1 / largest.second), " so that drop_mult * model.dropout.",
-                     largest.first, " (", Format(largest.second), ") stays below 1"),
-        model.drop_mult);
-  }
+  CheckDropouts(model.dropout, "model.dropout", &check);
+  CheckDropMult("model.drop_mult", model.drop_mult, model.dropout, "model.dropout", &check);
+
+  CheckStages(config, &check);
 
   const PretrainConfig& pre = config.pretrain;
   CheckLmData(pre.data, "pretrain.data", &check);
@@ -811,6 +1040,54 @@ absl::Status ValidateConfig(const Config& config) {
   check.NonNegative("pretrain.ar_alpha", pre.ar_alpha);
   check.NonNegative("pretrain.tar_beta", pre.tar_beta);
   check.AtLeast<int64_t>("pretrain.max_steps", pre.max_steps, 0);
+
+  const TaskDataConfig& task = config.task;
+  check.Expect(task.valid_fraction > 0 && task.valid_fraction <= 0.5, "task.valid_fraction",
+               "in (0, 0.5]", task.valid_fraction);
+  check.OneOf("task.format", task.format, {"auto", "tsv", "csv", "folders"});
+  check.Expect(!absl::StripAsciiWhitespace(task.label_column).empty(), "task.label_column",
+               "a column name or 0-based index", task.label_column);
+  check.Expect(!absl::StripAsciiWhitespace(task.text_columns).empty(), "task.text_columns",
+               "comma-separated column names or 0-based indices", task.text_columns);
+  check.OneOf("task.header", task.header, {"auto", "yes", "no"});
+  check.AtLeast<int64_t>("task.max_train_examples", task.max_train_examples, 0);
+
+  const FinetuneConfig& fine = config.finetune;
+  check.AtLeast("finetune.epochs", fine.epochs, 0);
+  check.AtLeast("finetune.batch_size", fine.batch_size, 1);
+  check.AtLeast("finetune.bptt", fine.bptt, 2);
+  check.Positive("finetune.lr", fine.lr);
+  check.OneOf("finetune.discriminative", fine.discriminative, {"factor", "scripts", "none"});
+  check.Expect(fine.lr_factor >= 1, "finetune.lr_factor", ">= 1", fine.lr_factor);
+  check.AtLeast("finetune.frozen_epochs", fine.frozen_epochs, 0);
+  check.Positive("finetune.frozen_lr", fine.frozen_lr);
+  // Stage 2 uses the LM dropouts (model.dropout) times its own drop_mult.
+  CheckDropMult("finetune.drop_mult", fine.drop_mult, model.dropout, "model.dropout", &check);
+  CheckSchedule(fine.schedule, "finetune.schedule", &check);
+  CheckOptimizer(fine.optimizer, "finetune.optimizer", &check);
+  check.NonNegative("finetune.ar_alpha", fine.ar_alpha);
+  check.NonNegative("finetune.tar_beta", fine.tar_beta);
+  check.AtLeast<int64_t>("finetune.max_steps", fine.max_steps, 0);
+
+  const ClassifierConfig& clas = config.classifier;
+  CheckDropouts(clas.dropout, "classifier.dropout", &check);
+  CheckDropMult("classifier.drop_mult", clas.drop_mult, clas.dropout, "classifier.dropout",
+                &check);
+  check.AtLeast("classifier.hidden", clas.hidden, 1);
+  check.Probability("classifier.head_dropout", clas.head_dropout);
+  check.AtLeast("classifier.batch_size", clas.batch_size, 1);
+  check.AtLeast("classifier.bptt", clas.bptt, 2);
+  check.Expect(clas.max_len >= clas.bptt, "classifier.max_len",
+               absl::StrCat(">= classifier.bptt (", clas.bptt, ")"), clas.max_len);
+  std::vector<UnfreezePhase> phases;
+  for (const auto& [key, message] : ParsePhaseLists(clas, &phases)) check.Fail(key, message);
+  check.Expect(clas.lr_factor >= 1, "classifier.lr_factor", ">= 1", clas.lr_factor);
+  CheckSchedule(clas.schedule, "classifier.schedule", &check);
+  CheckOptimizer(clas.optimizer, "classifier.optimizer", &check);
+  check.NonNegative("classifier.ar_alpha", clas.ar_alpha);
+  check.NonNegative("classifier.tar_beta", clas.tar_beta);
+  check.OneOf("classifier.select_metric", clas.select_metric, {"accuracy", "macro_f1", "loss"});
+  check.AtLeast<int64_t>("classifier.max_steps", clas.max_steps, 0);
   return check.Result();
 }
 

@@ -32,6 +32,19 @@ std::string ConfigToYaml(const Config& config);
 // located through config.key_locations when the loader filled it.
 absl::Status ValidateConfig(const Config& config);
 
+// One phase of the classifier's gradual unfreezing (classifier.phase_groups, phase_epochs and
+// phase_lrs, item by item).
+struct UnfreezePhase {
+  int groups;  // trainable layer groups counted from the top; 0 = all
+  int epochs;  // may be 0 (the phase is skipped); the phases add up to at least 1
+  double lr;   // peak lr of the top group; lower groups get lr / classifier.lr_factor^k
+};
+
+// The phase lists of `classifier` parsed into phases, in order. InvalidArgumentError (one line
+// naming the key and the bad item, no file location) if they are malformed or of different
+// lengths; a config that passed ValidateConfig always parses.
+absl::StatusOr<std::vector<UnfreezePhase>> ParsePhases(const ClassifierConfig& classifier);
+
 // Sets the defaults that differ between presets ("fastai" or "paper", ULMFIT_REFERENCE.md
 // section 7) and config->preset. Unknown names leave the config unchanged; the loader rejects
 // them before calling this.
