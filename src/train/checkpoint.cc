@@ -1,8 +1,12 @@
 #include "train/checkpoint.h"
 
+#include <dirent.h>
+#include <unistd.h>
+
 #include <filesystem>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
 #include "util/files.h"
@@ -20,6 +24,20 @@ std::string CompleteCheckpointDir(const std::string& dir) {
   if (fs::exists(fs::path(dir) / "state.json")) return dir;
   if (fs::exists(fs::path(OldDir(dir)) / "state.json")) return OldDir(dir);
   return "";
+}
+
+// Deletes a checkpoint directory (flat: files only). Plain POSIX calls rather than
+// std::filesystem::remove_all, which crashed here when built against a pip libtorch 2.11
+// (seen on the GPU machine; the cause was not pinned down).
+void RemoveCheckpointDir(const std::string& dir) {
+  if (DIR* handle = ::opendir(dir.c_str())) {
+    while (const dirent* entry = ::readdir(handle)) {
+      const std::string name = entry->d_name;
+      if (name != "." && name != "..") ::unlink((dir + "/" + name).c_str());
+    }
+    ::closedir(handle);
+  }
+  ::rmdir(dir.c_str());
 }
 
 torch::Generator CpuGenerator() { return at::detail::getDefaultCPUGenerator(); }
@@ -92,7 +110,7 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
                             const TrainingState& state) {
   const std::string tmp = TmpDir(dir);
   std::error_code ec;
-  fs::remove_all(tmp, ec);
+  RemoveCheckpointDir(tmp);
   fs::create_directories(tmp, ec);
   if (ec) return absl::InternalError(fmt::format("{}: cannot create: {}", tmp, ec.message()));
 
@@ -124,12 +142,12 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
   RETURN_IF_ERROR(WriteFileAtomic((fs::path(tmp) / "state.json").string(), json));
 
   // Swap: dir -> dir.old, tmp -> dir, drop dir.old. A crash in between leaves dir.old complete.
-  fs::remove_all(OldDir(dir), ec);
+  RemoveCheckpointDir(OldDir(dir));
   if (fs::exists(dir)) fs::rename(dir, OldDir(dir), ec);
   if (ec) return absl::InternalError(fmt::format("{}: {}", dir, ec.message()));
   fs::rename(tmp, dir, ec);
   if (ec) return absl::InternalError(fmt::format("{}: {}", dir, ec.message()));
-  fs::remove_all(OldDir(dir), ec);
+  RemoveCheckpointDir(OldDir(dir));
   return absl::OkStatus();
 }
 
