@@ -5,7 +5,7 @@
 // forward / backward / optimizer, and peak memory.
 //
 //   bench_lm [--device cpu|cuda] [--steps N] [--warmup N] [--model full|small|both]
-//            [--threads N] [--vocab V] [--bs B] [--bptt T]
+//            [--threads N] [--vocab V] [--bs B] [--bptt T] [--layer 0|1]
 //
 // FLOPs counted: per token and layer 2*(in*4h + h*4h) for the input and recurrent projections,
 // plus 2*emb*vocab for the decoder; training = 3x forward (forward, grad wrt input, wrt weight).
@@ -26,6 +26,7 @@
 #endif
 
 #include "model/awd_lstm.h"
+#include "model/lstm_layer.h"
 #include "util/cpu_env.h"
 
 namespace ulmfit {
@@ -40,6 +41,7 @@ struct Flags {
   int64_t vocab = 30000;
   int64_t bs = 64;
   int64_t bptt = 70;
+  bool layer = true;  // also time one LSTM layer, ours vs libtorch's kernel
 };
 
 struct ModelShape {
@@ -177,6 +179,36 @@ void BenchModel(const ModelShape& shape, const Flags& flags, const torch::Device
   std::fflush(stdout);
 }
 
+// One inner layer (hidden -> hidden) forward + backward at the benchmark's shape, our LstmLayer
+// against libtorch's kernel (they differ on CPU only); best of 3 after a warm-up.
+void BenchLayer(const ModelShape& shape, const Flags& flags, const torch::Device& device) {
+  const int64_t h = shape.hidden;
+  auto opts = torch::TensorOptions().dtype(torch::kFloat).device(device);
+  torch::Tensor x = torch::randn({flags.bptt, flags.bs, h}, opts).requires_grad_(true);
+  torch::Tensor h0 = torch::zeros({1, flags.bs, h}, opts);
+  torch::Tensor w_ih = (torch::randn({4 * h, h}, opts) * 0.03).requires_grad_(true);
+  torch::Tensor w_hh = (torch::randn({4 * h, h}, opts) * 0.03).requires_grad_(true);
+  torch::Tensor b_ih = torch::zeros({4 * h}, opts).requires_grad_(true);
+  torch::Tensor b_hh = torch::zeros({4 * h}, opts).requires_grad_(true);
+  double best[2] = {1e30, 1e30};
+  for (int rep = 0; rep < 4; ++rep) {
+    for (int which = 0; which < 2; ++which) {
+      Sync(device);
+      const auto t0 = Clock::now();
+      auto fn = which == 0 ? LstmLayer : LstmLayerLibtorch;
+      auto out = std::get<0>(fn(x, h0, h0, w_ih, w_hh, b_ih, b_hh));
+      out.sum().backward();
+      Sync(device);
+      if (rep > 0) best[which] = std::min(best[which], Seconds(t0, Clock::now()));
+    }
+  }
+  const double flops = 3.0 * 2.0 * flags.bptt * flags.bs * (2.0 * h * 4 * h);
+  std::printf("| %s layer %d->%d | %s | %.0f (%.1f GFLOP/s) | %.0f (%.1f GFLOP/s) | %.2fx |\n",
+              shape.name, shape.hidden, shape.hidden, device.str().c_str(), 1e3 * best[0],
+              flops / best[0] / 1e9, 1e3 * best[1], flops / best[1] / 1e9, best[1] / best[0]);
+  std::fflush(stdout);
+}
+
 bool ParseFlags(int argc, char** argv, Flags* f) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -198,6 +230,8 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       f->bs = std::atoll(v);
     } else if (arg == "--bptt" && (v = value())) {
       f->bptt = std::atoll(v);
+    } else if (arg == "--layer" && (v = value())) {
+      f->layer = std::atoi(v) != 0;
     } else {
       std::fprintf(stderr, "bench_lm: bad argument '%s'\n", arg.c_str());
       return false;
@@ -216,7 +250,8 @@ int main(int argc, char** argv) {
   if (!ulmfit::ParseFlags(argc, argv, &flags)) {
     std::fprintf(stderr,
                  "usage: bench_lm [--device cpu|cuda] [--steps N] [--warmup N] "
-                 "[--model full|small|both] [--threads N] [--vocab V] [--bs B] [--bptt T]\n");
+                 "[--model full|small|both] [--threads N] [--vocab V] [--bs B] [--bptt T] "
+                 "[--layer 0|1]\n");
     return 2;
   }
   ulmfit::ConfigureThreads(flags.threads);
@@ -239,5 +274,11 @@ int main(int argc, char** argv) {
   const ulmfit::ModelShape full{"full", 400, 1152, 3}, small{"small", 128, 512, 2};
   if (flags.model != "small") ulmfit::BenchModel(full, flags, device, peak);
   if (flags.model != "full") ulmfit::BenchModel(small, flags, device, peak);
+  if (flags.layer) {
+    std::printf("\n| LSTM layer fwd+bwd | device | ours ms | libtorch ms | speedup |\n"
+                "|---|---|---|---|---|\n");
+    if (flags.model != "small") ulmfit::BenchLayer(full, flags, device);
+    if (flags.model != "full") ulmfit::BenchLayer(small, flags, device);
+  }
   return 0;
 }

@@ -1,6 +1,7 @@
 // AWD-LSTM: numerics against PyTorch (tests/fixtures/awd_lstm_reference.txt, written by
 // scripts/make_lstm_fixtures.py), hidden-state carrying, dropout semantics, parameter bookkeeping.
 #include "model/awd_lstm.h"
+#include "model/lstm_layer.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -91,11 +92,12 @@ torch::Tensor CrossEntropy(const torch::Tensor& logits, const torch::Tensor& tar
 }
 
 void ExpectClose(const torch::Tensor& actual, const torch::Tensor& expected,
-                 const std::string& what, double atol = 1e-5) {
+                 const std::string& what, double atol = 1e-5, double rtol = 1e-4) {
   ASSERT_TRUE(actual.defined()) << what << " undefined";
   ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
-  const double diff = (actual.to(torch::kFloat) - expected).abs().max().item<double>();
-  EXPECT_LE(diff, atol + 1e-4 * expected.abs().max().item<double>()) << what;
+  const torch::Tensor a = actual.to(torch::kDouble), e = expected.to(torch::kDouble);
+  const double diff = (a - e).abs().max().item<double>();
+  EXPECT_LE(diff, atol + rtol * e.abs().max().item<double>()) << what << ": max diff " << diff;
 }
 
 LanguageModelOptions SmallOptions(double p) {
@@ -210,6 +212,48 @@ TEST(AwdLstmState, BatchSizeChangeSlicesOrZeroPadsTheState) {
   model->encoder()->ResetState();
   torch::Tensor fresh = model->forward(extra).logits;
   ExpectClose(padded.slice(1, 3, 4), fresh, "padded batch, new stream");
+}
+
+// Our CPU LSTM function against libtorch's kernel: outputs and the gradients of every input,
+// through the output sequence and through h_T / c_T.
+void CheckLstmLayerAgainstLibtorch(int64_t steps, torch::Dtype dtype, double atol) {
+  torch::manual_seed(steps);
+  const int64_t batch = 3, in = 4, h = 5;
+  auto opts = torch::TensorOptions().dtype(dtype);
+  std::vector<torch::Tensor> inputs = {
+      torch::randn({steps, batch, in}, opts), torch::randn({1, batch, h}, opts),
+      torch::randn({1, batch, h}, opts),      torch::randn({4 * h, in}, opts),
+      torch::randn({4 * h, h}, opts) * 0.5,   torch::randn({4 * h}, opts),
+      torch::randn({4 * h}, opts)};
+  const torch::Tensor r_out = torch::randn({steps, batch, h}, opts);
+  const torch::Tensor r_h = torch::randn({1, batch, h}, opts);
+  const torch::Tensor r_c = torch::randn({1, batch, h}, opts);
+  auto run = [&](bool ours) {
+    std::vector<torch::Tensor> leaves;
+    for (const auto& t : inputs) leaves.push_back(t.clone().requires_grad_(true));
+    auto fn = ours ? LstmLayer : LstmLayerLibtorch;
+    auto [out, h_n, c_n] =
+        fn(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], leaves[6]);
+    ((out * r_out).sum() + (h_n * r_h).sum() + (c_n * r_c).sum()).backward();
+    std::vector<torch::Tensor> results = {out.detach(), h_n.detach(), c_n.detach()};
+    for (const auto& l : leaves) results.push_back(l.grad());
+    return results;
+  };
+  const auto ours = run(true), ref = run(false);
+  const char* names[] = {"out", "h_n", "c_n", "dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh"};
+  for (size_t i = 0; i < ref.size(); ++i) {
+    ExpectClose(ours[i], ref[i], std::string(names[i]) + " T=" + std::to_string(steps), atol,
+                atol);
+  }
+}
+
+TEST(AwdLstmLayer, CpuFunctionMatchesLibtorchInDouble) {
+  CheckLstmLayerAgainstLibtorch(9, torch::kDouble, 1e-9);
+  CheckLstmLayerAgainstLibtorch(1, torch::kDouble, 1e-9);
+}
+
+TEST(AwdLstmLayer, CpuFunctionMatchesLibtorchInFloat) {
+  CheckLstmLayerAgainstLibtorch(6, torch::kFloat, 1e-5);
 }
 
 TEST(AwdLstmLoss, ArTarMatchesHandComputedValue) {

@@ -1,10 +1,8 @@
 #include "model/awd_lstm.h"
 
-#include <torch/version.h>
-
 #include <cmath>
-#include <optional>
-#include <string>
+
+#include "model/lstm_layer.h"
 
 namespace ulmfit {
 
@@ -44,33 +42,6 @@ torch::Tensor LockedDropout(const torch::Tensor& x, double p, bool training) {
 // ---------------------------------------------------------------------------------------------
 // WeightDropLstm
 
-namespace {
-
-#if TORCH_VERSION_MAJOR >= 2
-// cuDNN wants all of a layer's weights in one flat buffer. The dropped W_hh is a fresh tensor each
-// call, so cuDNN copies the four weights into a buffer itself (a few MB, microseconds) and warns
-// on every call. fastai silences the same warning; this drops only that message for the duration
-// of the call and passes every other warning on.
-class CudnnFlatWeightWarningFilter : public c10::WarningHandler {
- public:
-  CudnnFlatWeightWarningFilter() : next_(c10::WarningUtils::get_warning_handler()) {
-    c10::WarningUtils::set_warning_handler(this);
-  }
-  ~CudnnFlatWeightWarningFilter() override { c10::WarningUtils::set_warning_handler(next_); }
-  void process(const c10::Warning& warning) override {
-    if (warning.msg().find("single contiguous chunk of memory") != std::string::npos) return;
-    next_->process(warning);
-  }
-
- private:
-  c10::WarningHandler* next_;
-};
-#else
-struct CudnnFlatWeightWarningFilter {};  // libtorch 1.x here is CPU-only: nothing to filter
-#endif
-
-}  // namespace
-
 WeightDropLstmImpl::WeightDropLstmImpl(int64_t input_size, int64_t hidden_size, double weight_p)
     : input_size_(input_size), hidden_size_(hidden_size), weight_p_(weight_p) {
   // Gate order (i, f, g, o), as torch.nn.LSTM, so fastai/PyTorch weights load unchanged.
@@ -94,15 +65,8 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> WeightDropLstmImpl::forw
   const torch::Tensor w_hh = (is_training() && weight_p_ > 0)
                                  ? torch::dropout(weight_hh_raw, weight_p_, /*train=*/true)
                                  : weight_hh_raw;
-  // The fused kernel (cuDNN on CUDA). `train` only decides whether cuDNN keeps what backward
-  // needs (inter-layer dropout is 0), so it follows grad mode rather than is_training().
   // input: (seq, batch, in) -> output (seq, batch, hidden), h_n/c_n (1, batch, hidden).
-  std::optional<CudnnFlatWeightWarningFilter> filter;
-  if (input.is_cuda()) filter.emplace();
-  return torch::lstm(input, {h0, c0}, {weight_ih, w_hh, bias_ih, bias_hh},
-                     /*has_biases=*/true, /*num_layers=*/1, /*dropout=*/0.0,
-                     /*train=*/torch::GradMode::is_enabled(), /*bidirectional=*/false,
-                     /*batch_first=*/false);
+  return LstmLayer(input, h0, c0, weight_ih, w_hh, bias_ih, bias_hh);
 }
 
 // ---------------------------------------------------------------------------------------------

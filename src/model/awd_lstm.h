@@ -1,7 +1,8 @@
 // AWD-LSTM (Merity et al. 2017) as fastai builds it (ULMFIT_REFERENCE.md 2.1): an embedding with
 // whole-row dropout, variational ("locked") dropout on the embedding output and between layers,
-// and n separate 1-layer LSTMs whose hidden-to-hidden matrix gets DropConnect. The LSTMs run
-// through the fused `torch::lstm` kernel (cuDNN on CUDA) with the dropped W_hh passed in.
+// and n separate 1-layer LSTMs whose hidden-to-hidden matrix gets DropConnect. Each layer runs as
+// one call over the whole sequence with the dropped W_hh passed in: cuDNN through `torch::lstm`
+// on CUDA, our own sequence-level autograd function on CPU (model/lstm_layer.h).
 //
 // All tensors are time-major: tokens (seq_len, batch), activations (seq_len, batch, features).
 //

@@ -156,7 +156,8 @@ void ConfigureThreads(int requested) {
   const int n = requested > 0 ? requested : PhysicalCoreCount();
   torch::set_num_threads(n);
   // OpenBLAS keeps its own pthread pool (libtorch sets only OpenMP/MKL); keep them equal so the
-  // two pools never oversubscribe the cores.
+  // two pools never oversubscribe the cores, unless the user chose OPENBLAS_NUM_THREADS.
+  if (IsSet("OPENBLAS_NUM_THREADS")) return;
   if (auto set_blas = LookupBlas<void (*)(int)>("openblas_set_num_threads")) set_blas(n);
 }
 
