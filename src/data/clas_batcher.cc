@@ -1,0 +1,129 @@
+#include "data/clas_batcher.h"
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+#include "text/rules.h"
+
+namespace ulmfit {
+namespace {
+
+// Our own seeding and index draws (not std::shuffle) so that the order is the same with every
+// standard library: a resumed run must see the batches an uninterrupted one would have seen.
+std::mt19937_64 EpochRng(uint64_t seed, int64_t epoch, uint32_t stream) {
+  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32),
+                    static_cast<uint32_t>(epoch), stream};
+  return std::mt19937_64(seq);
+}
+
+template <typename T>
+void Shuffle(std::vector<T>* values, std::mt19937_64& rng) {
+  for (int64_t i = static_cast<int64_t>(values->size()) - 1; i > 0; --i) {
+    std::swap((*values)[i], (*values)[static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1))]);
+  }
+}
+
+}  // namespace
+
+ClasBatcher::ClasBatcher(const TokenizedCorpus* docs, const std::vector<int64_t>* labels,
+                         int64_t batch_size, int64_t bptt, bool shuffle, bool backwards,
+                         uint64_t seed)
+    : docs_(docs),
+      labels_(labels),
+      batch_size_(batch_size),
+      bptt_(bptt),
+      shuffle_(shuffle),
+      backwards_(backwards),
+      seed_(seed) {
+  TORCH_CHECK(batch_size >= 1 && bptt >= 1, "ClasBatcher: batch_size and bptt must be >= 1, got ",
+              batch_size, " and ", bptt);
+  const int64_t n = docs->num_docs();
+  TORCH_CHECK(labels == nullptr || static_cast<int64_t>(labels->size()) == n,
+              "ClasBatcher: ", labels == nullptr ? 0 : labels->size(), " labels for ", n,
+              " documents");
+  lengths_.resize(n);
+  for (int64_t i = 0; i < n; ++i) {
+    lengths_[i] = docs->offsets[i + 1] - docs->offsets[i];
+    // The text pipeline starts every document with xxbos, so this is a bug upstream.
+    TORCH_CHECK(lengths_[i] > 0, "ClasBatcher: document ", i,
+                " has no tokens; every document needs at least xxbos");
+  }
+  StartEpoch(0);
+}
+
+void ClasBatcher::StartEpoch(int64_t epoch) {
+  const int64_t n = num_examples();
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  auto longer = [this](int64_t a, int64_t b) { return lengths_[a] > lengths_[b]; };
+  batches_.clear();
+  if (!shuffle_) {
+    std::stable_sort(order.begin(), order.end(), longer);
+    for (int64_t start = 0; start < n; start += batch_size_) {
+      batches_.emplace_back(order.begin() + start,
+                            order.begin() + std::min(n, start + batch_size_));
+    }
+    return;
+  }
+
+  // fastai SortedDL.shuffle_fn. (fastai swaps position argmax(lengths) of the permutation to the
+  // front, which only moves the longest document when that position holds it; we move it.)
+  std::mt19937_64 rng = EpochRng(seed_, epoch, 3);
+  Shuffle(&order, rng);
+  if (n > 0) {
+    auto longest = std::max_element(order.begin(), order.end(), [this](int64_t a, int64_t b) {
+      return lengths_[a] < lengths_[b];
+    });
+    std::iter_swap(order.begin(), longest);
+  }
+  const int64_t chunk = batch_size_ * 50;
+  for (int64_t start = 0; start < n; start += chunk) {
+    std::stable_sort(order.begin() + start, order.begin() + std::min(n, start + chunk), longer);
+  }
+  for (int64_t start = 0; start < n; start += batch_size_) {
+    batches_.emplace_back(order.begin() + start, order.begin() + std::min(n, start + batch_size_));
+  }
+  if (batches_.size() >= 2 && batches_.back().size() == 1) {
+    batches_[batches_.size() - 2].push_back(batches_.back()[0]);
+    batches_.pop_back();
+  }
+  if (batches_.size() > 3) {
+    std::vector<std::vector<int64_t>> middle(std::make_move_iterator(batches_.begin() + 1),
+                                             std::make_move_iterator(batches_.end() - 1));
+    Shuffle(&middle, rng);
+    std::move(middle.begin(), middle.end(), batches_.begin() + 1);
+  }
+}
+
+ClasBatch ClasBatcher::Batch(int64_t index) const {
+  TORCH_CHECK(index >= 0 && index < num_batches(), "ClasBatcher: batch ", index, " of ",
+              num_batches());
+  ClasBatch batch;
+  batch.indices = batches_[index];
+  std::stable_sort(batch.indices.begin(), batch.indices.end(),
+                   [this](int64_t a, int64_t b) { return lengths_[a] > lengths_[b]; });
+  const int64_t rows = static_cast<int64_t>(batch.indices.size());
+  const int64_t max_len = lengths_[batch.indices[0]];
+  batch.tokens = torch::full({max_len, rows}, kPadId, torch::kInt64);
+  batch.lengths = torch::empty({rows}, torch::kInt64);
+  batch.labels = torch::empty({labels_ == nullptr ? 0 : rows}, torch::kInt64);
+  int64_t* tokens = batch.tokens.data_ptr<int64_t>();
+  int64_t* lengths = batch.lengths.data_ptr<int64_t>();
+  int64_t* labels = batch.labels.data_ptr<int64_t>();
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t doc = batch.indices[r];
+    const int64_t len = lengths_[doc];
+    const int32_t* ids = docs_->ids.data() + docs_->offsets[doc];
+    // Whole chunks of pads in front, the remainder after the text (fastai pad_input_chunk).
+    const int64_t front = (max_len - len) / bptt_ * bptt_;
+    for (int64_t t = 0; t < len; ++t) {
+      tokens[(front + t) * rows + r] = ids[backwards_ ? len - 1 - t : t];
+    }
+    lengths[r] = len;
+    if (labels_ != nullptr) labels[r] = (*labels_)[doc];
+  }
+  return batch;
+}
+
+}  // namespace ulmfit
