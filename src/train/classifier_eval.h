@@ -1,0 +1,60 @@
+// Using a trained classifier: evaluation on labelled data and prediction on raw text, from a
+// self-contained model directory (config.yaml, spm.model, labels.txt, classifier.pt).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "config/config.h"
+#include "data/clas_batcher.h"
+#include "data/labeled_data.h"
+#include "model/classifier.h"
+#include "text/tokenizer.h"
+#include "train/metrics.h"
+#include "util/status.h"
+
+namespace ulmfit {
+
+inline constexpr const char* kClassifierWeightsFile = "classifier.pt";
+
+struct ClassifierEvaluation {
+  ClassificationMetrics metrics;             // empty when the data had no labels
+  std::vector<std::vector<float>> probs;     // per example, in input order
+  std::vector<int64_t> predicted;            // argmax per example, in input order
+};
+
+// Runs `model` (eval mode, no grad) over every batch; labels in the batches are optional.
+ClassifierEvaluation EvaluateClassifier(TextClassifier& model, ClasBatcher& batcher,
+                                        int num_classes, const torch::Device& device);
+
+class Classifier {
+ public:
+  // Loads a model directory written by stage 3; errors name the missing or bad file.
+  static absl::StatusOr<Classifier> Load(const std::string& model_dir, const torch::Device& device);
+
+  // Class probabilities for each text, in input order, in batches of `batch_size`.
+  ClassifierEvaluation Predict(const std::vector<std::string>& texts, int batch_size) const;
+  // Predicts and scores labelled data; a label the model never saw is an error.
+  absl::StatusOr<ClassifierEvaluation> Evaluate(const LabeledData& data, int batch_size) const;
+
+  const LabelSet& labels() const { return labels_; }
+  const Config& config() const { return config_; }
+
+ private:
+  Classifier(Config config, Tokenizer tokenizer, LabelSet labels, TextClassifier model,
+             torch::Device device)
+      : config_(std::move(config)), tokenizer_(std::move(tokenizer)),
+        labels_(std::move(labels)), model_(std::move(model)), device_(device) {}
+  ClassifierEvaluation Run(const std::vector<std::string>& texts,
+                           const std::vector<int64_t>* label_ids, int batch_size) const;
+
+  Config config_;
+  Tokenizer tokenizer_;
+  LabelSet labels_;
+  mutable TextClassifier model_;
+  torch::Device device_;
+};
+
+}  // namespace ulmfit

@@ -1,0 +1,311 @@
+// Stage 3: the classifier. The fine-tuned encoder plus a concat-pooling head, trained with
+// gradual unfreezing, discriminative learning rates and a schedule per phase; the best epoch by
+// classifier.select_metric is kept and exported as a self-contained model directory.
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "config/config_loader.h"
+#include "data/clas_batcher.h"
+#include "data/token_cache.h"
+#include "model/classifier.h"
+#include "text/rules.h"
+#include "train/autocast.h"
+#include "train/checkpoint.h"
+#include "train/classifier_eval.h"
+#include "train/schedule.h"
+#include "train/stages.h"
+#include "train/task_data.h"
+#include "util/files.h"
+#include "util/json.h"
+#include "util/progress.h"
+#include "util/signals.h"
+
+namespace ulmfit {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Higher is better for every selectable metric (loss is negated).
+double SelectionScore(const ClassificationMetrics& m, const std::string& metric) {
+  if (metric == "loss") return -m.loss;
+  if (metric == "macro_f1") return m.macro_f1;
+  return m.accuracy;
+}
+
+std::string MetricsJson(const ClassificationMetrics& m) {
+  return JsonLine()
+      .Add("loss", m.loss).Add("accuracy", m.accuracy).Add("error_rate", m.error_rate)
+      .Add("macro_f1", m.macro_f1).Add("count", m.count)
+      .str();
+}
+
+}  // namespace
+
+absl::StatusOr<StageResult> RunClassify(const Config& config, bool resume) {
+  const fs::path run_dir(config.run.output_dir);
+  const fs::path stage_dir = run_dir / "classifier";
+  const fs::path model_dir = run_dir / "model";
+  const std::string exported = (model_dir / kClassifierWeightsFile).string();
+  RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
+  if (fs::exists(exported)) {
+    LogInfo(fmt::format("classify: {} exists; stage already complete, skipping (delete it to "
+                        "train again)", exported));
+    StageResult skipped;
+    skipped.outcome = StageOutcome::kSkipped;
+    return skipped;
+  }
+  const std::string lm_weights = (run_dir / "finetune" / "lm.pt").string();
+  if (!fs::exists(lm_weights)) {
+    return absl::FailedPreconditionError(fmt::format(
+        "{}: no fine-tuned language model; run stage 2 first (--stage finetune)", lm_weights));
+  }
+  ASSIGN_OR_RETURN(const ModelConfig model_config, PretrainedModelConfig(config));
+  ASSIGN_OR_RETURN(const std::vector<UnfreezePhase> phases, ParsePhases(config.classifier));
+  ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.run.device));
+  torch::manual_seed(config.run.seed + 2);
+
+  const std::string tokenizer_path = (run_dir / "tokenizer" / "spm.model").string();
+  ASSIGN_OR_RETURN(const Tokenizer tokenizer, Tokenizer::Load(tokenizer_path));
+  ASSIGN_OR_RETURN(TaskData task, LoadTaskData(config.task, config.run.seed, false));
+  ASSIGN_OR_RETURN(const LabelSet labels, LabelSet::FromTrainingData(task.train));
+  ASSIGN_OR_RETURN(std::vector<int64_t> train_labels, LabelIds(task.train, labels));
+  ASSIGN_OR_RETURN(std::vector<int64_t> valid_labels, LabelIds(task.valid, labels));
+
+  const RuleOptions rules{config.text.rules, config.text.lowercase};
+  const std::string cache_dir = DefaultCacheDir(config.text);
+  RETURN_IF_ERROR(EnsureWritableDir(cache_dir, "text.cache_dir"));
+  ASSIGN_OR_RETURN(TokenizedCorpus train_ids, TokenizeCorpus(task.train.texts, tokenizer, rules,
+                                                             cache_dir, config.text.threads));
+  ASSIGN_OR_RETURN(TokenizedCorpus valid_ids, TokenizeCorpus(task.valid.texts, tokenizer, rules,
+                                                             cache_dir, config.text.threads));
+
+  const ClassifierConfig& clas = config.classifier;
+  TextClassifier model(ClassifierOptions::FromConfig(model_config, clas, tokenizer.vocab_size(),
+                                                     labels.size(), kPadId));
+  {
+    LanguageModel lm(LanguageModelOptions::FromConfig(model_config, tokenizer.vocab_size(),
+                                                      kPadId));
+    RETURN_IF_ERROR(LoadModuleWeights(*lm, lm_weights));
+    model->LoadEncoderFrom(lm);
+  }
+  model->to(device);
+
+  ClasBatcher train_batcher(&train_ids, &train_labels, clas.batch_size, clas.bptt,
+                            /*shuffle=*/true, /*backwards=*/false, config.run.seed + 2);
+  ClasBatcher valid_batcher(&valid_ids, &valid_labels, clas.batch_size, clas.bptt,
+                            /*shuffle=*/false, /*backwards=*/false, 0);
+  valid_batcher.StartEpoch(0);
+
+  // One optimizer for all phases (its moments persist, as in fastai); a group per layer group.
+  const auto groups = model->LayerGroups();
+  const int num_groups = static_cast<int>(groups.size());
+  std::vector<torch::optim::OptimizerParamGroup> param_groups;
+  for (const auto& params : groups) {
+    auto options = std::make_unique<torch::optim::AdamWOptions>(1e-3);
+    options->betas({clas.optimizer.beta1, clas.optimizer.beta2})
+        .eps(clas.optimizer.eps)
+        .weight_decay(clas.optimizer.weight_decay);
+    param_groups.emplace_back(params, std::move(options));
+  }
+  torch::optim::AdamW optimizer(std::move(param_groups), torch::optim::AdamWOptions(1e-3));
+
+  // Resume: the checkpoint marks the next global epoch to run.
+  const std::string checkpoint_dir = (stage_dir / "checkpoint").string();
+  const std::string best_weights = (stage_dir / "best.pt").string();
+  const std::string best_json = (stage_dir / "best.json").string();
+  const std::string metrics_path = (run_dir / "metrics.jsonl").string();
+  TrainingState state;
+  state.stage = "classify";
+  double best_score = -std::numeric_limits<double>::infinity();
+  int64_t best_epoch = 0;
+  if (resume && CheckpointExists(checkpoint_dir)) {
+    std::vector<torch::Tensor> unused;
+    ASSIGN_OR_RETURN(state, LoadCheckpoint(checkpoint_dir, *model, optimizer, &unused));
+    if (fs::exists(best_json)) {
+      const YAML::Node best = YAML::LoadFile(best_json);
+      best_score = best["score"].as<double>();
+      best_epoch = best["epoch"].as<int64_t>();
+    }
+    std::error_code ec;
+    if (static_cast<int64_t>(fs::file_size(metrics_path, ec)) > state.metrics_bytes && !ec) {
+      fs::resize_file(metrics_path, static_cast<uintmax_t>(state.metrics_bytes));
+    }
+    LogInfo(fmt::format("classify: resuming at epoch {}", state.epoch + 1));
+  } else if (!resume && CheckpointExists(checkpoint_dir)) {
+    return absl::FailedPreconditionError(fmt::format(
+        "{}: an unfinished classifier run is here; continue it with --resume, or choose "
+        "another run.output_dir", checkpoint_dir));
+  }
+
+  const bool mixed_precision = clas.mixed_precision && device.is_cuda();
+  int total_epochs = 0;
+  for (const auto& phase : phases) total_epochs += phase.epochs;
+  ProgressLine progress;
+  const auto stage_start = Clock::now();
+  StageResult result;
+  int global_epoch = 0;
+  for (size_t p = 0; p < phases.size(); ++p) {
+    const UnfreezePhase& phase = phases[p];
+    const int trainable = phase.groups == 0 ? num_groups : std::min(phase.groups, num_groups);
+    // Gradual unfreezing: only the top `trainable` groups learn in this phase.
+    for (int g = 0; g < num_groups; ++g) {
+      for (auto param : groups[g]) param.requires_grad_(g >= num_groups - trainable);
+    }
+    int64_t steps_per_epoch = 0;
+    {
+      train_batcher.StartEpoch(0);
+      steps_per_epoch = train_batcher.num_batches();
+      if (clas.max_steps > 0) steps_per_epoch = std::min(steps_per_epoch, clas.max_steps);
+    }
+    const LrSchedule schedule(clas.schedule, phase.lr, clas.optimizer.beta1,
+                              steps_per_epoch * std::max(phase.epochs, 1));
+    for (int e = 0; e < phase.epochs; ++e, ++global_epoch) {
+      if (global_epoch < state.epoch) continue;  // done before the resume
+      model->train();
+      train_batcher.StartEpoch(global_epoch);
+      double loss_sum = 0;
+      int64_t seen = 0;
+      const auto epoch_start = Clock::now();
+      for (int64_t i = 0; i < steps_per_epoch; ++i) {
+        const ClasBatch batch = train_batcher.Batch(i);
+        const ScheduleValue value = schedule.At(e * steps_per_epoch + i);
+        for (int g = 0; g < num_groups; ++g) {
+          auto& options = static_cast<torch::optim::AdamWOptions&>(
+              optimizer.param_groups()[g].options());
+          options.lr(value.lr * std::pow(clas.lr_factor, -(num_groups - 1 - g)))
+              .betas({value.beta1, clas.optimizer.beta2});
+        }
+        optimizer.zero_grad();
+        torch::Tensor loss;
+        double loss_value = 0;  // cross-entropy alone, as logged
+        {
+          AutocastScope autocast(mixed_precision);
+          const ClassifierOutput out = model->forward(batch.tokens.to(device));
+          loss = torch::nn::functional::cross_entropy(out.logits.to(torch::kFloat),
+                                                      batch.labels.to(device));
+          loss_value = loss.item<double>();
+          if (out.raw.defined() && (clas.ar_alpha > 0 || clas.tar_beta > 0)) {
+            LmOutput reg;
+            reg.raw = out.raw;
+            reg.dropped = out.dropped;
+            loss = loss + ArTarLoss(reg, clas.ar_alpha, clas.tar_beta);
+          }
+        }
+        if (!std::isfinite(loss_value) || !std::isfinite(loss.item<double>())) {
+          progress.Finish();
+          return absl::InternalError(fmt::format(
+              "classify: the loss became {} in epoch {}; lower classifier.phase_lrs and run "
+              "again with --resume (the last good checkpoint is kept)", loss_value,
+              global_epoch + 1));
+        }
+        loss.backward();
+        if (clas.optimizer.clip > 0) {
+          torch::nn::utils::clip_grad_norm_(model->parameters(), clas.optimizer.clip);
+        }
+        optimizer.step();
+        loss_sum += loss_value * batch.labels.size(0);
+        seen += batch.labels.size(0);
+        const double seconds = SecondsSince(epoch_start);
+        progress.Update(
+            fmt::format("classify ep {}/{} (phase {}, {} groups) step {}/{} loss {:.4f} lr "
+                        "{:.2e} docs/s {:.1f} eta {}",
+                        global_epoch + 1, total_epochs, p + 1, trainable, i + 1, steps_per_epoch,
+                        loss_sum / seen, value.lr, seen / std::max(seconds, 1e-9),
+                        FormatDuration(seconds / (i + 1) * (steps_per_epoch - i - 1))),
+            (i + 1) % config.run.log_every == 0 || i + 1 == steps_per_epoch);
+        if (const int signal = StopSignal(); signal != 0) {
+          progress.Finish();
+          LogInfo(fmt::format("classify: stopped by signal {}; the last epoch checkpoint is in "
+                              "{}; continue with --resume", signal, checkpoint_dir));
+          result.outcome = StageOutcome::kInterrupted;
+          result.signal = signal;
+          return result;
+        }
+      }
+      progress.Finish();
+      const double train_seconds = SecondsSince(epoch_start);
+      const ClassifierEvaluation eval = EvaluateClassifier(model, valid_batcher, labels.size(),
+                                                           device);
+      const ClassificationMetrics& m = eval.metrics;
+      const double score = SelectionScore(m, clas.select_metric);
+      const bool best = score > best_score;
+      LogInfo(fmt::format("classify ep {}/{} train_loss {:.4f} valid_loss {:.4f} valid_acc "
+                          "{:.4f} valid_f1 {:.4f} time {}{}",
+                          global_epoch + 1, total_epochs, loss_sum / std::max<int64_t>(seen, 1),
+                          m.loss, m.accuracy, m.macro_f1, FormatDuration(train_seconds),
+                          best ? " (best)" : ""));
+      RETURN_IF_ERROR(AppendLine(
+          metrics_path,
+          JsonLine()
+              .Add("stage", "classify").Add("event", "epoch").Add("epoch", global_epoch + 1)
+              .Add("phase", static_cast<int64_t>(p + 1)).Add("trainable_groups", trainable)
+              .Add("train_loss", loss_sum / std::max<int64_t>(seen, 1))
+              .Add("valid_loss", m.loss).Add("valid_acc", m.accuracy)
+              .Add("valid_error", m.error_rate).Add("valid_macro_f1", m.macro_f1)
+              .Add("docs_per_s", seen / std::max(train_seconds, 1e-9))
+              .Add("seconds", train_seconds).Add("best", best)
+              .str()));
+      if (best) {
+        best_score = score;
+        best_epoch = global_epoch + 1;
+        RETURN_IF_ERROR(SaveModuleWeights(*model, best_weights));
+        RETURN_IF_ERROR(WriteFileAtomic(
+            best_json, fmt::format("{{\"epoch\": {}, \"metric\": \"{}\", \"score\": {:.17g}}}\n",
+                                   best_epoch, clas.select_metric, score)));
+      }
+      state.epoch = global_epoch + 1;
+      std::error_code ec;
+      state.metrics_bytes = static_cast<int64_t>(fs::file_size(metrics_path, ec));
+      state.elapsed_seconds = SecondsSince(stage_start);
+      RETURN_IF_ERROR(SaveCheckpoint(checkpoint_dir, *model, optimizer, {}, state));
+    }
+  }
+  for (auto param : model->parameters()) param.requires_grad_(true);
+
+  // Export the best epoch as a self-contained model directory.
+  RETURN_IF_ERROR(LoadModuleWeights(*model, best_weights));
+  RETURN_IF_ERROR(EnsureWritableDir(model_dir.string(), "run.output_dir"));
+  Config exported_config = config;
+  exported_config.model = model_config;
+  RETURN_IF_ERROR(
+      WriteFileAtomic((model_dir / "config.yaml").string(), ConfigToYaml(exported_config)));
+  fs::copy_file(tokenizer_path, model_dir / "spm.model", fs::copy_options::overwrite_existing);
+  RETURN_IF_ERROR(labels.Save((model_dir / "labels.txt").string()));
+  RETURN_IF_ERROR(SaveModuleWeights(*model, exported));
+  LogInfo(fmt::format("classify: best epoch {} by {}; model exported to {}", best_epoch,
+                      clas.select_metric, model_dir.string()));
+
+  if (!task.test.texts.empty()) {
+    ASSIGN_OR_RETURN(const Classifier classifier, Classifier::Load(model_dir.string(), device));
+    ASSIGN_OR_RETURN(const ClassifierEvaluation test,
+                     classifier.Evaluate(task.test, config.classifier.batch_size));
+    RETURN_IF_ERROR(WriteFileAtomic((run_dir / "test_metrics.json").string(),
+                                    MetricsJson(test.metrics) + "\n"));
+    RETURN_IF_ERROR(WriteFileAtomic((run_dir / "confusion_matrix.csv").string(),
+                                    ConfusionMatrixCsv(test.metrics, labels.names())));
+    RETURN_IF_ERROR(AppendLine(metrics_path, JsonLine()
+                                                 .Add("stage", "classify").Add("event", "test")
+                                                 .Add("test_loss", test.metrics.loss)
+                                                 .Add("test_acc", test.metrics.accuracy)
+                                                 .Add("test_error", test.metrics.error_rate)
+                                                 .Add("test_macro_f1", test.metrics.macro_f1)
+                                                 .Add("count", test.metrics.count)
+                                                 .str()));
+    LogInfo(fmt::format("classify: test error {:.2f}% (accuracy {:.4f}, macro-F1 {:.4f}) on {} "
+                        "examples; confusion matrix in {}",
+                        100 * test.metrics.error_rate, test.metrics.accuracy,
+                        test.metrics.macro_f1, test.metrics.count,
+                        (run_dir / "confusion_matrix.csv").string()));
+  }
+  return result;
+}
+
+}  // namespace ulmfit
