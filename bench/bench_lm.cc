@@ -82,6 +82,18 @@ double MatmulGflops(int64_t m, int64_t k, int64_t n, const torch::Device& device
   return 2.0 * m * k * n * iters / elapsed / 1e9;
 }
 
+struct Usage {
+  double cpu_s;       // user + system CPU seconds of the whole process
+  double minor_faults;
+};
+
+Usage ProcessUsage() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto sec = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec * 1e-6; };
+  return {sec(u.ru_utime) + sec(u.ru_stime), static_cast<double>(u.ru_minflt)};
+}
+
 double MaxRssMb() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -135,7 +147,9 @@ void BenchModel(const ModelShape& shape, const Flags& flags, const torch::Device
 
   ResetCudaPeak(device);
   double t_fwd = 0, t_bwd = 0, t_opt = 0, t_total = 0;
+  Usage usage_start{};
   for (int step = 0; step < flags.warmup + flags.steps; ++step) {
+    if (step == flags.warmup) usage_start = ProcessUsage();
     torch::Tensor data =
         torch::randint(vocab, {bptt + 1, bs}, torch::TensorOptions().dtype(torch::kLong))
             .to(device);
@@ -164,16 +178,22 @@ void BenchModel(const ModelShape& shape, const Flags& flags, const torch::Device
     }
   }
   const double n = flags.steps;
+  const Usage usage_end = ProcessUsage();
+  // CPU seconds per step are less sensitive than wall time to other processes on the machine;
+  // page faults per step show whether freed tensor memory is being reused.
+  const double cpu_per_step = (usage_end.cpu_s - usage_start.cpu_s) / n;
+  const double faults_per_step = (usage_end.minor_faults - usage_start.minor_faults) / n;
   const double tokens_per_s = bs * bptt * n / t_total;
   const double model_gflops = step_flops * n / t_total / 1e9;
   // The recurrent product of the widest layer, (bs x h) @ (h x 4h): the LSTM's own shape.
   const double peak_recurrent = MatmulGflops(bs, shape.hidden, 4 * shape.hidden, device);
   std::printf(
-      "| %s %d/%d/%d | %s | %d | %.0f | %.0f (%.0f/%.0f/%.0f) | %.1f | %.1f | %.1f | %.1f | "
-      "%.0f%% | %.0f | %s |\n",
+      "| %s %d/%d/%d | %s | %d | %.0f | %.0f (%.0f/%.0f/%.0f) | %.1f | %.0fk | %.1f | %.1f | %.1f "
+      "| %.1f | %.0f%% | %.0f | %s |\n",
       shape.name, shape.emb, shape.hidden, shape.layers, device.str().c_str(),
       torch::get_num_threads(), tokens_per_s, 1e3 * t_total / n, 1e3 * t_fwd / n,
-      1e3 * t_bwd / n, 1e3 * t_opt / n, step_flops / 1e9, model_gflops, peak_square,
+      1e3 * t_bwd / n, 1e3 * t_opt / n, cpu_per_step, faults_per_step / 1e3, step_flops / 1e9,
+      model_gflops, peak_square,
       peak_recurrent, 100.0 * model_gflops / peak_square, MaxRssMb(),
       CudaPeakMb(device).c_str());
   std::fflush(stdout);
@@ -267,9 +287,9 @@ int main(int argc, char** argv) {
   const double peak = ulmfit::MatmulGflops(2048, 2048, 2048, device);
   std::printf(
       "| model emb/hid/layers | device | threads | tokens/s | step ms (fwd/bwd/opt) | "
-      "GFLOP/step | model GFLOP/s | mm2048 GFLOP/s | recurrent mm GFLOP/s | of mm2048 | "
-      "max RSS MB | CUDA peak MB |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "CPU s/step | page faults/step | GFLOP/step | model GFLOP/s | mm2048 GFLOP/s | "
+      "recurrent mm GFLOP/s | of mm2048 | max RSS MB | CUDA peak MB |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::fflush(stdout);
   const ulmfit::ModelShape full{"full", 400, 1152, 3}, small{"small", 128, 512, 2};
   if (flags.model != "small") ulmfit::BenchModel(full, flags, device, peak);

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -34,31 +35,44 @@ TEST(CpuEnv, FixesOnlyWhatTheUserLeftUnset) {
   CpuEnvFacts f;
   f.blas_core = "Prescott";
   f.cpu_has_avx2_fma = true;
-  EXPECT_EQ(CpuEnvironmentFixes(f),
-            (Fixes{{"OMP_WAIT_POLICY", "PASSIVE"}, {"OPENBLAS_CORETYPE", "Haswell"}}));
+  f.glibc_has_hugetlb = true;
+  f.thp_available = true;
+  const std::pair<std::string, std::string> omp{"OMP_WAIT_POLICY", "PASSIVE"},
+      blas{"OPENBLAS_CORETYPE", "Haswell"}, thp{"GLIBC_TUNABLES", "glibc.malloc.hugetlb=1"};
+  EXPECT_EQ(CpuEnvironmentFixes(f), (Fixes{omp, blas, thp}));
 
   CpuEnvFacts user_omp = f;
   user_omp.omp_wait_policy_set = true;
-  EXPECT_EQ(CpuEnvironmentFixes(user_omp), (Fixes{{"OPENBLAS_CORETYPE", "Haswell"}}));
+  EXPECT_EQ(CpuEnvironmentFixes(user_omp), (Fixes{blas, thp}));
   CpuEnvFacts user_spin = f;
   user_spin.gomp_spincount_set = true;  // GOMP_SPINCOUNT also controls spinning: respect it
-  EXPECT_EQ(CpuEnvironmentFixes(user_spin), (Fixes{{"OPENBLAS_CORETYPE", "Haswell"}}));
+  EXPECT_EQ(CpuEnvironmentFixes(user_spin), (Fixes{blas, thp}));
 
   CpuEnvFacts user_core = f;
   user_core.openblas_coretype_set = true;
-  EXPECT_EQ(CpuEnvironmentFixes(user_core), (Fixes{{"OMP_WAIT_POLICY", "PASSIVE"}}));
+  EXPECT_EQ(CpuEnvironmentFixes(user_core), (Fixes{omp, thp}));
   CpuEnvFacts old_cpu = f;
   old_cpu.cpu_has_avx2_fma = false;  // Prescott may be right for this CPU
-  EXPECT_EQ(CpuEnvironmentFixes(old_cpu), (Fixes{{"OMP_WAIT_POLICY", "PASSIVE"}}));
+  EXPECT_EQ(CpuEnvironmentFixes(old_cpu), (Fixes{omp, thp}));
   CpuEnvFacts good_core = f;
   good_core.blas_core = "Cooperlake";  // detected well: leave it
-  EXPECT_EQ(CpuEnvironmentFixes(good_core), (Fixes{{"OMP_WAIT_POLICY", "PASSIVE"}}));
+  EXPECT_EQ(CpuEnvironmentFixes(good_core), (Fixes{omp, thp}));
   CpuEnvFacts no_openblas = f;
   no_openblas.blas_core = "";
-  EXPECT_EQ(CpuEnvironmentFixes(no_openblas), (Fixes{{"OMP_WAIT_POLICY", "PASSIVE"}}));
+  EXPECT_EQ(CpuEnvironmentFixes(no_openblas), (Fixes{omp, thp}));
+
+  CpuEnvFacts user_malloc = f;
+  user_malloc.malloc_set_by_user = true;
+  EXPECT_EQ(CpuEnvironmentFixes(user_malloc), (Fixes{omp, blas}));
+  CpuEnvFacts old_glibc = f;
+  old_glibc.glibc_has_hugetlb = false;
+  EXPECT_EQ(CpuEnvironmentFixes(old_glibc), (Fixes{omp, blas}));
+  CpuEnvFacts no_thp = f;
+  no_thp.thp_available = false;
+  EXPECT_EQ(CpuEnvironmentFixes(no_thp), (Fixes{omp, blas}));
 
   CpuEnvFacts all_set = f;
-  all_set.omp_wait_policy_set = all_set.openblas_coretype_set = true;
+  all_set.omp_wait_policy_set = all_set.openblas_coretype_set = all_set.malloc_set_by_user = true;
   EXPECT_TRUE(CpuEnvironmentFixes(all_set).empty());
 }
 
@@ -143,25 +157,69 @@ int RunChild(const std::vector<std::pair<std::string, const char*>>& env) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+using Env = std::vector<std::pair<std::string, const char*>>;
+
+// The child's environment with every malloc variable unset, plus `extra`.
+Env WithoutMallocVars(Env extra) {
+  Env env = {{"GLIBC_TUNABLES", nullptr},         {"MALLOC_MMAP_MAX_", nullptr},
+             {"MALLOC_MMAP_THRESHOLD_", nullptr}, {"MALLOC_TRIM_THRESHOLD_", nullptr},
+             {"MALLOC_TOP_PAD_", nullptr},        {"MALLOC_ARENA_MAX", nullptr}};
+  env.insert(env.end(), extra.begin(), extra.end());
+  return env;
+}
+
 TEST(CpuEnv, ReexecPassesTheFixedEnvironmentWithoutOverridingTheUser) {
-  // Unset spin settings: the child must re-exec with OMP_WAIT_POLICY=PASSIVE and the guard; the
-  // user's OPENBLAS_CORETYPE (checked in the child) stays as it was.
-  EXPECT_EQ(RunChild({{"ULMFIT_CPU_ENV", nullptr},
-                      {"OMP_WAIT_POLICY", nullptr},
-                      {"GOMP_SPINCOUNT", nullptr},
-                      {"OPENBLAS_CORETYPE", "Haswell"},
-                      {"ULMFIT_TEST_EXPECT_CORETYPE", "Haswell"}}),
+  // What this machine should get for malloc when the user sets nothing.
+  CpuEnvFacts facts = CurrentCpuEnvFacts();
+  facts.malloc_set_by_user = false;
+  std::string tunables;
+  for (const auto& [name, value] : CpuEnvironmentFixes(facts)) {
+    if (name == "GLIBC_TUNABLES") tunables = value;
+  }
+  // Spin settings and malloc unset: the child must re-exec with OMP_WAIT_POLICY=PASSIVE, the
+  // guard and (THP permitting) the hugetlb tunable; the user's OPENBLAS_CORETYPE stays.
+  EXPECT_EQ(RunChild(WithoutMallocVars({{"ULMFIT_CPU_ENV", nullptr},
+                                        {"OMP_WAIT_POLICY", nullptr},
+                                        {"GOMP_SPINCOUNT", nullptr},
+                                        {"OPENBLAS_CORETYPE", "Haswell"},
+                                        {"ULMFIT_TEST_EXPECT_CORETYPE", "Haswell"},
+                                        {"ULMFIT_TEST_EXPECT_TUNABLES", tunables.c_str()}})),
             7);
-  // The user chose a spin policy and a core: nothing to fix, no re-exec.
+  // The user's GLIBC_TUNABLES is kept as it is.
+  EXPECT_EQ(RunChild(WithoutMallocVars({{"ULMFIT_CPU_ENV", nullptr},
+                                        {"OMP_WAIT_POLICY", nullptr},
+                                        {"GOMP_SPINCOUNT", nullptr},
+                                        {"OPENBLAS_CORETYPE", "Haswell"},
+                                        {"GLIBC_TUNABLES", "glibc.malloc.arena_max=4"},
+                                        {"ULMFIT_TEST_EXPECT_CORETYPE", "Haswell"},
+                                        {"ULMFIT_TEST_EXPECT_TUNABLES",
+                                         "glibc.malloc.arena_max=4"}})),
+            7);
+  // The user chose a spin policy, a core and malloc settings: nothing to fix, no re-exec.
   EXPECT_EQ(RunChild({{"ULMFIT_CPU_ENV", nullptr},
                       {"OMP_WAIT_POLICY", "ACTIVE"},
-                      {"OPENBLAS_CORETYPE", "Haswell"}}),
+                      {"OPENBLAS_CORETYPE", "Haswell"},
+                      {"GLIBC_TUNABLES", "glibc.malloc.arena_max=4"}}),
             42);
   // The guard is set: never re-exec again.
-  EXPECT_EQ(RunChild({{"ULMFIT_CPU_ENV", "1"},
-                      {"OMP_WAIT_POLICY", nullptr},
-                      {"GOMP_SPINCOUNT", nullptr}}),
+  EXPECT_EQ(RunChild(WithoutMallocVars(
+                {{"ULMFIT_CPU_ENV", "1"}, {"OMP_WAIT_POLICY", nullptr}, {"GOMP_SPINCOUNT", nullptr}})),
             42);
+}
+
+// Bytes of anonymous memory this process has in transparent huge pages.
+int64_t AnonHugePagesKb() {
+  std::ifstream in("/proc/self/smaps_rollup");
+  std::string key;
+  int64_t kb = 0;
+  while (in >> key) {
+    if (key == "AnonHugePages:") {
+      in >> kb;
+      return kb;
+    }
+    in.ignore(1 << 20, '\n');
+  }
+  return -1;
 }
 
 // Only run by the re-exec test above, in the re-executed process; reports through its exit code
@@ -169,10 +227,17 @@ TEST(CpuEnv, ReexecPassesTheFixedEnvironmentWithoutOverridingTheUser) {
 TEST(CpuEnvReexecChild, DISABLED_SeesFixedEnvironment) {
   auto is = [](const char* name, const char* want) {
     const char* v = std::getenv(name);
-    return v != nullptr && want != nullptr && std::string(v) == want;
+    if (want == nullptr || *want == '\0') return v == nullptr;  // expected unset
+    return v != nullptr && std::string(v) == want;
   };
-  const bool ok = is("ULMFIT_CPU_ENV", "1") && is("OMP_WAIT_POLICY", "PASSIVE") &&
-                  is("OPENBLAS_CORETYPE", std::getenv("ULMFIT_TEST_EXPECT_CORETYPE"));
+  bool ok = is("ULMFIT_CPU_ENV", "1") && is("OMP_WAIT_POLICY", "PASSIVE") &&
+            is("OPENBLAS_CORETYPE", std::getenv("ULMFIT_TEST_EXPECT_CORETYPE")) &&
+            is("GLIBC_TUNABLES", std::getenv("ULMFIT_TEST_EXPECT_TUNABLES"));
+  if (ok && is("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")) {
+    // The tunable took effect: a big tensor lands in transparent huge pages.
+    torch::Tensor big = torch::ones({64 << 20});  // 256 MiB
+    ok = AnonHugePagesKb() > 0 && big.sum().item<double>() == (64 << 20);
+  }
   _exit(ok ? 7 : 8);
 }
 

@@ -1,6 +1,7 @@
 #include "util/cpu_env.h"
 
 #include <dlfcn.h>
+#include <gnu/libc-version.h>
 #include <malloc.h>
 #include <sched.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -50,6 +52,32 @@ int BlasThreads() {
   return fn ? fn() : 0;
 }
 
+constexpr char kHugeTlbTunable[] = "glibc.malloc.hugetlb=1";
+constexpr const char* kMallocVars[] = {"GLIBC_TUNABLES", "MALLOC_MMAP_MAX_",
+                                       "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
+                                       "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX"};
+
+bool MallocSetByUser() {
+  for (const char* var : kMallocVars) {
+    if (IsSet(var)) return true;
+  }
+  return false;
+}
+
+bool GlibcHasHugeTlbTunable() {
+  int major = 0, minor = 0;
+  if (std::sscanf(gnu_get_libc_version(), "%d.%d", &major, &minor) != 2) return false;
+  return major > 2 || (major == 2 && minor >= 35);
+}
+
+bool ThpAvailable() {
+  std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string line;
+  std::getline(in, line);
+  return line.find("[always]") != std::string::npos ||
+         line.find("[madvise]") != std::string::npos;
+}
+
 int ReadInt(const std::string& path) {
   std::ifstream in(path);
   int v = -1;
@@ -85,7 +113,23 @@ std::vector<std::pair<std::string, std::string>> CpuEnvironmentFixes(const CpuEn
       IsOldBlasCore(facts.blas_core)) {
     fixes.emplace_back("OPENBLAS_CORETYPE", "Haswell");
   }
+  if (!facts.malloc_set_by_user && facts.glibc_has_hugetlb && facts.thp_available) {
+    fixes.emplace_back("GLIBC_TUNABLES", kHugeTlbTunable);
+  }
   return fixes;
+}
+
+CpuEnvFacts CurrentCpuEnvFacts() {
+  CpuEnvFacts facts;
+  facts.omp_wait_policy_set = IsSet("OMP_WAIT_POLICY");
+  facts.gomp_spincount_set = IsSet("GOMP_SPINCOUNT");
+  facts.openblas_coretype_set = IsSet("OPENBLAS_CORETYPE");
+  facts.blas_core = BlasCoreName();
+  facts.cpu_has_avx2_fma = CpuHasAvx2Fma();
+  facts.malloc_set_by_user = MallocSetByUser();
+  facts.glibc_has_hugetlb = GlibcHasHugeTlbTunable();
+  facts.thp_available = ThpAvailable();
+  return facts;
 }
 
 std::string BlasCoreName() {
@@ -96,13 +140,7 @@ std::string BlasCoreName() {
 }
 
 bool ConfigureCpuAllocator() {
-  // The user (or a launcher) tuned malloc already: leave it.
-  for (const char* var : {"MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
-                          "MALLOC_TOP_PAD_"}) {
-    if (IsSet(var)) return false;
-  }
-  const std::string tunables = EnvOr("GLIBC_TUNABLES", "");
-  if (tunables.find("glibc.malloc.") != std::string::npos) return false;
+  if (MallocSetByUser()) return false;  // the user, a launcher, or our own re-exec tuned it
 #ifdef M_MMAP_MAX
   // Serve big blocks from the heap and never give it back (-1: "disables trimming completely",
   // mallopt(3)), so the next step reuses pages that are already mapped.
@@ -114,22 +152,20 @@ bool ConfigureCpuAllocator() {
 }
 
 void EnsureFastCpuEnvironment(int argc, char** argv) {
+  if (!IsSet(kGuardVar)) {  // else we are the re-executed process (or the user opted out)
+    const auto fixes = CpuEnvironmentFixes(CurrentCpuEnvFacts());
+    if (!fixes.empty()) {
+      for (const auto& [name, value] : fixes) setenv(name.c_str(), value.c_str(), /*overwrite=*/0);
+      setenv(kGuardVar, "1", 1);
+      std::vector<char*> args(argv, argv + argc);
+      args.push_back(nullptr);
+      execv("/proc/self/exe", args.data());
+      // execv failed: run on with the slower settings, and let the environment say so.
+      for (const auto& fix : fixes) unsetenv(fix.first.c_str());
+      unsetenv(kGuardVar);
+    }
+  }
   ConfigureCpuAllocator();
-  if (IsSet(kGuardVar)) return;  // we are the re-executed process (or the user opted out)
-  CpuEnvFacts facts;
-  facts.omp_wait_policy_set = IsSet("OMP_WAIT_POLICY");
-  facts.gomp_spincount_set = IsSet("GOMP_SPINCOUNT");
-  facts.openblas_coretype_set = IsSet("OPENBLAS_CORETYPE");
-  facts.blas_core = BlasCoreName();
-  facts.cpu_has_avx2_fma = CpuHasAvx2Fma();
-  const auto fixes = CpuEnvironmentFixes(facts);
-  if (fixes.empty()) return;
-  for (const auto& [name, value] : fixes) setenv(name.c_str(), value.c_str(), /*overwrite=*/0);
-  setenv(kGuardVar, "1", 1);
-  std::vector<char*> args(argv, argv + argc);
-  args.push_back(nullptr);
-  execv("/proc/self/exe", args.data());
-  // execv returned: it failed. Run on with the slower settings rather than not at all.
 }
 
 int PhysicalCoreCount() {
@@ -161,6 +197,20 @@ void ConfigureThreads(int requested) {
   if (auto set_blas = LookupBlas<void (*)(int)>("openblas_set_num_threads")) set_blas(n);
 }
 
+namespace {
+
+std::string MallocMode() {
+  if (allocator_tuned) return "heap-only";
+  const std::string tunables = EnvOr("GLIBC_TUNABLES", "");
+  if (tunables.find("glibc.malloc.hugetlb=") != std::string::npos) {
+    return std::string(ThpAvailable() ? "THP" : "default (no THP)") + " (GLIBC_TUNABLES=" +
+           tunables + ")";
+  }
+  return "default";
+}
+
+}  // namespace
+
 std::string DescribeComputeEnvironment() {
   const std::string blas = BlasCoreName();
   std::string out = "torch " + std::to_string(TORCH_VERSION_MAJOR) + "." +
@@ -176,7 +226,7 @@ std::string DescribeComputeEnvironment() {
   }
   out += ", OMP_WAIT_POLICY=" + EnvOr("OMP_WAIT_POLICY", "unset") +
          ", GOMP_SPINCOUNT=" + EnvOr("GOMP_SPINCOUNT", "unset") +
-         ", malloc " + (allocator_tuned ? "heap-only" : "default") + ", CUDA " +
+         ", malloc " + MallocMode() + ", CUDA " +
          (torch::cuda::is_available() ? std::to_string(torch::cuda::device_count()) + " GPU(s)"
                                       : std::string("no"));
   return out;
