@@ -169,6 +169,14 @@ int Fail(const absl::Status& status) {
   return kExitError;
 }
 
+// Threads, device and model for the predict and evaluate commands.
+absl::StatusOr<ulmfit::Classifier> LoadClassifier(const std::string& model,
+                                                  const std::string& device) {
+  ulmfit::ConfigureThreads(0);
+  ASSIGN_OR_RETURN(const torch::Device torch_device, ulmfit::ResolveDevice(device));
+  return ulmfit::Classifier::Load(ModelDir(model), torch_device);
+}
+
 // ulmfit predict --model DIR [--input FILE] [--format jsonl|csv] [--column N] [--batch-size N]
 int Predict(const std::vector<std::string>& args) {
   std::string model, input = "-", format = "jsonl", device = "auto";
@@ -191,10 +199,7 @@ int Predict(const std::vector<std::string>& args) {
     std::fprintf(stderr, "ulmfit predict: --model DIR is required; --format is jsonl or csv\n");
     return kExitUsage;
   }
-  ulmfit::ConfigureThreads(0);
-  const auto torch_device = ulmfit::ResolveDevice(device);
-  if (!torch_device.ok()) return Fail(torch_device.status());
-  const auto classifier = ulmfit::Classifier::Load(ModelDir(model), *torch_device);
+  const auto classifier = LoadClassifier(model, device);
   if (!classifier.ok()) return Fail(classifier.status());
 
   std::FILE* in = input == "-" ? stdin : std::fopen(input.c_str(), "rb");
@@ -278,10 +283,7 @@ int Evaluate(const std::vector<std::string>& args) {
     std::fprintf(stderr, "ulmfit evaluate: --model DIR and --data FILE are required\n");
     return kExitUsage;
   }
-  ulmfit::ConfigureThreads(0);
-  const auto torch_device = ulmfit::ResolveDevice(device);
-  if (!torch_device.ok()) return Fail(torch_device.status());
-  const auto classifier = ulmfit::Classifier::Load(ModelDir(model), *torch_device);
+  const auto classifier = LoadClassifier(model, device);
   if (!classifier.ok()) return Fail(classifier.status());
   const auto labeled = ulmfit::ReadLabeledData(data, classifier->config().task);
   if (!labeled.ok()) return Fail(labeled.status());
