@@ -55,13 +55,7 @@ absl::StatusOr<StageResult> RunClassify(const Config& config, bool resume) {
   const fs::path model_dir = run_dir / "model";
   const std::string exported = (model_dir / kClassifierWeightsFile).string();
   RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
-  if (fs::exists(exported)) {
-    LogInfo(fmt::format("classify: {} exists; stage already complete, skipping (delete it to "
-                        "train again)", exported));
-    StageResult skipped;
-    skipped.outcome = StageOutcome::kSkipped;
-    return skipped;
-  }
+  if (StageAlreadyDone("classify", exported)) return StageResult{StageOutcome::kSkipped};
   const std::string lm_weights = (run_dir / "finetune" / "lm.pt").string();
   if (!fs::exists(lm_weights)) {
     return absl::FailedPreconditionError(fmt::format(

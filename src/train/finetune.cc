@@ -111,13 +111,7 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
   const fs::path stage_dir = run_dir / "finetune";
   const std::string final_weights = (stage_dir / "lm.pt").string();
   RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
-  if (fs::exists(final_weights)) {
-    LogInfo(fmt::format("finetune: {} exists; stage already complete, skipping (delete it to "
-                        "train again)", final_weights));
-    StageResult skipped;
-    skipped.outcome = StageOutcome::kSkipped;
-    return skipped;
-  }
+  if (StageAlreadyDone("finetune", final_weights)) return StageResult{StageOutcome::kSkipped};
   ASSIGN_OR_RETURN(const PretrainedSource source, FindPretrained(config));
   ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.run.device));
   torch::manual_seed(config.run.seed + 1);

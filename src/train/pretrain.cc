@@ -18,6 +18,13 @@
 namespace ulmfit {
 namespace fs = std::filesystem;
 
+bool StageAlreadyDone(const std::string& stage, const std::string& output) {
+  if (!fs::exists(output)) return false;
+  LogInfo(fmt::format("{}: {} exists; stage already complete, skipping (delete it to train "
+                      "again)", stage, output));
+  return true;
+}
+
 std::string DefaultCacheDir(const TextConfig& text) {
   if (!text.cache_dir.empty()) return text.cache_dir;
   if (const char* env = std::getenv("ULMFIT_CACHE_DIR"); env && *env) return env;
@@ -56,13 +63,7 @@ absl::StatusOr<StageResult> RunPretrain(const Config& config, bool resume) {
   const fs::path stage_dir = run_dir / "pretrain";
   const std::string final_weights = (stage_dir / "lm.pt").string();
   RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
-  if (fs::exists(final_weights)) {
-    LogInfo(fmt::format("pretrain: {} exists; stage already complete, skipping (delete it to "
-                        "train again)", final_weights));
-    StageResult skipped;
-    skipped.outcome = StageOutcome::kSkipped;
-    return skipped;
-  }
+  if (StageAlreadyDone("pretrain", final_weights)) return StageResult{StageOutcome::kSkipped};
   const std::string checkpoint_dir = (stage_dir / "checkpoint").string();
   if (!resume && CheckpointExists(checkpoint_dir)) {
     return absl::FailedPreconditionError(fmt::format(

@@ -40,6 +40,10 @@ absl::Status CopyMatchedLanguageModel(const std::string& weights_path, const Tok
                                       const Tokenizer& to, const ModelConfig& model,
                                       LanguageModel& target);
 
+// True (and says so on stderr) when `output`, a stage's final file, already exists: stages are
+// skipped once done, so one command continues a pipeline.
+bool StageAlreadyDone(const std::string& stage, const std::string& output);
+
 // The token-id cache shared by all runs: text.cache_dir, else $ULMFIT_CACHE_DIR, else
 // $XDG_CACHE_HOME/ulmfit, else ~/.cache/ulmfit.
 std::string DefaultCacheDir(const TextConfig& text);
