@@ -1,0 +1,277 @@
+#include "active/strategies.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+
+namespace ulmfit {
+namespace {
+
+constexpr Strategy kAllStrategies[] = {Strategy::kLeastConfidence, Strategy::kMargin,
+                                       Strategy::kEntropy, Strategy::kRandom,
+                                       Strategy::kDiverse};
+
+// Probabilities from a broken row (NaN, inf, negative) must not crash or dominate a ranking.
+double CleanProb(float p) { return std::isfinite(p) && p > 0 ? p : 0.0; }
+
+// NaN scores rank below everything, keeping the order a strict weak ordering.
+double RankKey(double score) {
+  return std::isnan(score) ? -std::numeric_limits<double>::infinity() : score;
+}
+
+// True if (a_score, a_index) ranks before (b_score, b_index): score desc, then index asc.
+bool Better(double a_score, int64_t a_index, double b_score, int64_t b_index) {
+  const double a = RankKey(a_score), b = RankKey(b_score);
+  if (a != b) return a > b;
+  return a_index < b_index;
+}
+
+bool BetterItem(const ScoredIndex& a, const ScoredIndex& b) {
+  return Better(a.score, a.index, b.score, b.index);
+}
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// 53 random bits into [0, 1). Built from raw engine output rather than
+// std::uniform_real_distribution, whose algorithm differs between standard libraries.
+double ToUnit(uint64_t bits) { return static_cast<double>(bits >> 11) * 0x1.0p-53; }
+
+double Entropy(const std::vector<float>& probs) {
+  double h = 0;
+  for (float raw : probs) {
+    const double p = CleanProb(raw);
+    if (p > 0) h -= p * std::log(p);
+  }
+  return h;
+}
+
+double SquaredDistance(const double* a, const double* b, size_t dim) {
+  double d = 0;
+  for (size_t i = 0; i < dim; ++i) d += (a[i] - b[i]) * (a[i] - b[i]);
+  return d;
+}
+
+}  // namespace
+
+absl::StatusOr<Strategy> ParseStrategy(std::string_view name) {
+  // Plain std::string concatenation: absl::StrCat takes absl::string_view, which is not
+  // std::string_view in this Abseil build.
+  std::string valid;
+  for (Strategy s : kAllStrategies) {
+    if (name == StrategyName(s)) return s;
+    valid += (valid.empty() ? "" : ", ") + std::string(StrategyName(s));
+  }
+  return absl::InvalidArgumentError("unknown active-learning strategy \"" + std::string(name) +
+                                    "\"; valid: " + valid);
+}
+
+std::string_view StrategyName(Strategy s) {
+  switch (s) {
+    case Strategy::kLeastConfidence: return "least_confidence";
+    case Strategy::kMargin: return "margin";
+    case Strategy::kEntropy: return "entropy";
+    case Strategy::kRandom: return "random";
+    case Strategy::kDiverse: return "diverse";
+  }
+  return "unknown";
+}
+
+double UncertaintyScore(Strategy s, const std::vector<float>& probs, uint64_t seed,
+                        int64_t example_index) {
+  switch (s) {
+    case Strategy::kRandom:
+      // Hashing the seed first keeps (seed, index) pairs such as (1, 0) and (0, 1) apart.
+      return ToUnit(SplitMix64(SplitMix64(seed) ^ static_cast<uint64_t>(example_index)));
+    case Strategy::kEntropy:
+    case Strategy::kDiverse:
+      return Entropy(probs);
+    case Strategy::kLeastConfidence: {
+      if (probs.empty()) return 0;
+      double top = 0;
+      for (float p : probs) top = std::max(top, CleanProb(p));
+      return 1 - top;
+    }
+    case Strategy::kMargin: {
+      // With one class there is nothing to confuse it with.
+      if (probs.size() < 2) return 0;
+      double top1 = 0, top2 = 0;
+      for (float raw : probs) {
+        const double p = CleanProb(raw);
+        if (p > top1) {
+          top2 = top1;
+          top1 = p;
+        } else if (p > top2) {
+          top2 = p;
+        }
+      }
+      return 1 - (top1 - top2);
+    }
+  }
+  return 0;
+}
+
+std::vector<int64_t> TopK(const std::vector<double>& scores, int64_t k) {
+  const int64_t n = static_cast<int64_t>(scores.size());
+  k = std::clamp<int64_t>(k, 0, n);
+  std::vector<int64_t> order(n);
+  for (int64_t i = 0; i < n; ++i) order[i] = i;
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int64_t a, int64_t b) {
+    return Better(scores[a], a, scores[b], b);
+  });
+  order.resize(k);
+  return order;
+}
+
+void TopKeeper::Offer(int64_t index, double score) {
+  if (capacity_ == 0) return;
+  const ScoredIndex item{index, score};
+  // With BetterItem as "less", the heap's top is the worst item kept.
+  if (static_cast<int64_t>(heap_.size()) < capacity_) {
+    heap_.push_back(item);
+    std::push_heap(heap_.begin(), heap_.end(), BetterItem);
+  } else if (BetterItem(item, heap_.front())) {
+    std::pop_heap(heap_.begin(), heap_.end(), BetterItem);
+    heap_.back() = item;
+    std::push_heap(heap_.begin(), heap_.end(), BetterItem);
+  }
+}
+
+std::vector<ScoredIndex> TopKeeper::Items() const {
+  std::vector<ScoredIndex> items = heap_;
+  std::sort(items.begin(), items.end(), BetterItem);
+  return items;
+}
+
+std::vector<int> KMeans(const std::vector<std::vector<float>>& points, int k, uint64_t seed,
+                        int max_iterations) {
+  const size_t n = points.size();
+  if (n == 0 || k <= 0) return {};
+  if (static_cast<size_t>(k) > n) k = static_cast<int>(n);
+  size_t dim = 0;
+  for (const auto& p : points) dim = std::max(dim, p.size());
+  // One flat, zero-padded, NaN-free copy in double, so the distance loop stays simple.
+  std::vector<double> x(n * dim, 0.0);
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t d = 0; d < points[i].size(); ++d) {
+      const float v = points[i][d];
+      x[i * dim + d] = std::isfinite(v) ? v : 0.0;
+    }
+  }
+  const auto point = [&](size_t i) { return x.data() + i * dim; };
+
+  // k-means++ seeding: each new centre is drawn with probability proportional to its squared
+  // distance from the nearest centre so far, which spreads the centres over the data.
+  std::mt19937_64 rng(seed);
+  std::vector<double> centres;
+  centres.reserve(k * dim);
+  const size_t first = rng() % n;
+  centres.insert(centres.end(), point(first), point(first) + dim);
+  std::vector<double> nearest(n);
+  for (size_t i = 0; i < n; ++i) nearest[i] = SquaredDistance(point(i), point(first), dim);
+  for (int c = 1; c < k; ++c) {
+    double total = 0;
+    for (double d : nearest) total += d;
+    size_t pick = 0;
+    if (total > 0) {
+      double target = ToUnit(rng()) * total;
+      for (size_t i = 0; i < n; ++i) {
+        if (nearest[i] <= 0) continue;
+        pick = i;  // if rounding never takes target below 0, the last eligible point wins
+        target -= nearest[i];
+        if (target < 0) break;
+      }
+    } else {
+      pick = rng() % n;  // every point already coincides with a centre
+    }
+    centres.insert(centres.end(), point(pick), point(pick) + dim);
+    for (size_t i = 0; i < n; ++i) {
+      nearest[i] = std::min(nearest[i], SquaredDistance(point(i), point(pick), dim));
+    }
+  }
+
+  // Lloyd iterations. An empty cluster keeps its previous centre.
+  std::vector<int> assignment(n, -1);
+  std::vector<double> sums(k * dim);
+  std::vector<int64_t> counts(k);
+  for (int iteration = 0; iteration < std::max(1, max_iterations); ++iteration) {
+    bool changed = false;
+    for (size_t i = 0; i < n; ++i) {
+      int best = 0;
+      double best_distance = SquaredDistance(point(i), centres.data(), dim);
+      for (int c = 1; c < k; ++c) {
+        const double d = SquaredDistance(point(i), centres.data() + c * dim, dim);
+        if (d < best_distance) {  // ties go to the lower cluster id
+          best = c;
+          best_distance = d;
+        }
+      }
+      changed |= assignment[i] != best;
+      assignment[i] = best;
+    }
+    if (!changed) break;
+    std::fill(sums.begin(), sums.end(), 0.0);
+    std::fill(counts.begin(), counts.end(), 0);
+    for (size_t i = 0; i < n; ++i) {
+      const int c = assignment[i];
+      ++counts[c];
+      for (size_t d = 0; d < dim; ++d) sums[c * dim + d] += point(i)[d];
+    }
+    for (int c = 0; c < k; ++c) {
+      if (counts[c] == 0) continue;
+      for (size_t d = 0; d < dim; ++d) centres[c * dim + d] = sums[c * dim + d] / counts[c];
+    }
+  }
+  return assignment;
+}
+
+std::vector<int64_t> SelectDiverse(const std::vector<std::vector<float>>& features,
+                                   const std::vector<double>& scores, int64_t k, uint64_t seed) {
+  const size_t n = std::min(features.size(), scores.size());
+  if (k <= 0 || n == 0) return {};
+  const std::vector<double> pool_scores(scores.begin(), scores.begin() + n);
+  if (static_cast<size_t>(k) >= n) return TopK(pool_scores, k);
+
+  // Normalising makes distance depend on direction only (cosine), not on feature magnitude.
+  std::vector<std::vector<float>> unit(features.begin(), features.begin() + n);
+  for (auto& v : unit) {
+    double norm = 0;
+    for (float& f : v) {
+      if (!std::isfinite(f)) f = 0;
+      norm += static_cast<double>(f) * f;
+    }
+    if (norm > 0) {
+      const double inv = 1 / std::sqrt(norm);
+      for (float& f : v) f = static_cast<float>(f * inv);
+    }
+  }
+  const std::vector<int> cluster = KMeans(unit, static_cast<int>(k), seed);
+
+  // Walking candidates best first, the first one seen in each cluster is that cluster's best.
+  const std::vector<int64_t> ranked = TopK(pool_scores, static_cast<int64_t>(n));
+  std::vector<char> cluster_taken(k, 0), used(n, 0);
+  std::vector<int64_t> picked;
+  for (int64_t i : ranked) {
+    if (cluster_taken[cluster[i]]) continue;
+    cluster_taken[cluster[i]] = 1;
+    used[i] = 1;
+    picked.push_back(i);
+  }
+  // Empty clusters leave gaps; fill them with the best candidates not yet taken.
+  for (int64_t i : ranked) {
+    if (static_cast<int64_t>(picked.size()) >= k) break;
+    if (!used[i]) picked.push_back(i);
+  }
+  std::sort(picked.begin(), picked.end(), [&](int64_t a, int64_t b) {
+    return Better(pool_scores[a], a, pool_scores[b], b);
+  });
+  return picked;
+}
+
+}  // namespace ulmfit
