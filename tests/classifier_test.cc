@@ -2,6 +2,7 @@
 // only through the pooled window, shrinking batches (pad-first rows) against running each row
 // alone, layer groups, gradual unfreezing, checkpoint names and encoder loading.
 #include "model/classifier.h"
+#include "train/classifier_eval.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -367,6 +368,26 @@ TEST(ClassifierOptions, FromConfigScalesTheClassifierDropouts) {
   EXPECT_EQ(o.hidden, 33);
   EXPECT_EQ(o.bptt, 10);
   EXPECT_EQ(o.max_len, 200);
+}
+
+}  // namespace
+}  // namespace ulmfit
+
+namespace ulmfit {
+namespace {
+
+// The bidirectional ensemble averages the members' probabilities, then takes the argmax.
+TEST(ClassifierEnsemble, AveragesProbabilitiesHandComputed) {
+  ClassifierEvaluation forward, backward;
+  forward.probs = {{0.9f, 0.1f}, {0.4f, 0.6f}};
+  backward.probs = {{0.3f, 0.7f}, {0.1f, 0.9f}};
+  const ClassifierEvaluation mean = AverageProbabilities({forward, backward});
+  ASSERT_EQ(mean.probs.size(), 2u);
+  EXPECT_NEAR(mean.probs[0][0], 0.6f, 1e-6);
+  EXPECT_NEAR(mean.probs[0][1], 0.4f, 1e-6);
+  EXPECT_NEAR(mean.probs[1][0], 0.25f, 1e-6);
+  EXPECT_NEAR(mean.probs[1][1], 0.75f, 1e-6);
+  EXPECT_EQ(mean.predicted, (std::vector<int64_t>{0, 1}));  // backward alone would say 1, 1
 }
 
 }  // namespace

@@ -317,9 +317,9 @@ TEST_F(ConfigTest, ConfigToYamlRoundTrips) {
       "preset: paper\n"
       "run: {output_dir: 'runs/with: colon # and hash', seed: 7, device: 'cuda:1', threads: 3}\n"
       "text: {spm_model: 'yes', vocab_size: 32000, model_type: bpe, cache_dir: '~'}\n"
-      "model: {dropout: {embed: 0.1234567890123}, drop_mult: 0.3, out_bias: false}\n"
+      "model: {dropout: {embed: 0.1234567890123}, drop_mult: 0.3, out_bias: false, backwards: true}\n"
       "pretrain:\n  data: {train: ' spaced.txt', valid: v.txt, format: lines}\n"
-      "  lr: 1e-7\n  optimizer: {weight_decay: 0}\n  backwards: true\n  max_steps: 5\n",
+      "  lr: 1e-7\n  optimizer: {weight_decay: 0}\n  max_steps: 5\n",
       "x.yaml");
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   const std::string yaml = ConfigToYaml(*loaded);
@@ -335,6 +335,7 @@ TEST_F(ConfigTest, ConfigToYamlRoundTrips) {
   EXPECT_EQ(reloaded->model.dropout.embed, 0.1234567890123);  // exact, not approximately
   EXPECT_EQ(reloaded->pretrain.lr, 1e-7);
   EXPECT_FALSE(reloaded->model.out_bias);
+  EXPECT_TRUE(reloaded->model.backwards);
 }
 
 TEST_F(ConfigTest, StageSectionsParseAndRoundTrip) {
@@ -343,6 +344,7 @@ TEST_F(ConfigTest, StageSectionsParseAndRoundTrip) {
       "  train: data/train.csv.gz\n  valid: v.csv\n  test: t.csv\n  unlabeled: data/unsup\n"
       "  valid_fraction: 0.2\n  format: csv\n  label_column: sentiment\n"
       "  text_columns: title, body\n  header: 'no'\n  max_train_examples: 1000\n"
+      "  max_valid_examples: 200\n  max_test_examples: 300\n  max_unlabeled: 400\n"
       "finetune:\n"
       "  pretrained: runs/wt103\n  use_test_text: false\n  epochs: 0\n  batch_size: 32\n"
       "  bptt: 60\n  variable_bptt: true\n  lr: 1e-3\n  discriminative: scripts\n"
@@ -371,6 +373,9 @@ TEST_F(ConfigTest, StageSectionsParseAndRoundTrip) {
   absl::StatusOr<Config> reloaded = LoadConfigFromString(yaml, "resolved.yaml");
   ASSERT_TRUE(reloaded.ok()) << reloaded.status() << "\n" << yaml;
   EXPECT_EQ(ConfigToYaml(*reloaded), yaml);
+  EXPECT_EQ(reloaded->task.max_valid_examples, 200);
+  EXPECT_EQ(reloaded->task.max_test_examples, 300);
+  EXPECT_EQ(reloaded->task.max_unlabeled, 400);
 
   for (const Config* c : {&*loaded, &*reloaded}) {
     const TaskDataConfig& t = c->task;

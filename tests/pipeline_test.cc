@@ -11,87 +11,16 @@
 #include <sstream>
 
 #include "config/config_loader.h"
+#include "test_util.h"
 
 namespace {
 namespace fs = std::filesystem;
-
-fs::path TempDir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() /
-                       ("ulmfit_pipeline_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-// Runs the binary; stdin from `input` (if not empty), stdout to `out`, stderr to `err`.
-int RunCli(const std::vector<std::string>& args, const fs::path& out, const fs::path& err,
-        const fs::path& input = {}) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    std::vector<std::string> copy = args;
-    std::string binary = ULMFIT_BINARY;
-    std::vector<char*> argv{binary.data()};
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (!input.empty()) ::dup2(::open(input.c_str(), O_RDONLY), 0);
-    ::dup2(::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), 1);
-    ::dup2(::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), 2);
-    ::execv(binary.c_str(), argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-std::string Read(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Two classes a model can learn from words alone: questions about animals vs. about places.
-void WriteTask(const fs::path& path, int rows, unsigned seed) {
-  const std::vector<std::string> animals = {"cat", "dog", "horse", "bird", "fish"};
-  const std::vector<std::string> places = {"paris", "london", "river", "mountain", "city"};
-  std::mt19937 rng(seed);
-  std::ofstream out(path);
-  for (int i = 0; i < rows; ++i) {
-    const bool animal = rng() % 2 == 0;
-    const auto& words = animal ? animals : places;
-    out << (animal ? "ANIMAL" : "PLACE") << "\tWhat does the " << words[rng() % words.size()]
-        << " like about the " << words[rng() % words.size()] << " ?\n";
-  }
-}
+using namespace ulmfit_test;
 
 TEST(PipelineTest, ThreeStagesThenPredictInInputOrderAndEvaluate) {
   const fs::path dir = TempDir("e2e");
-  {
-    std::ofstream corpus(dir / "general.txt");
-    std::mt19937 rng(5);
-    const std::vector<std::string> words = {"the", "cat", "dog", "city", "river", "likes",
-                                            "what", "does", "about", "mountain", "paris"};
-    for (int line = 0; line < 300; ++line) {
-      for (int w = 0; w < 12; ++w) corpus << words[rng() % words.size()] << " ";
-      corpus << ".\n";
-    }
-  }
-  WriteTask(dir / "train.tsv", 160, 1);
-  WriteTask(dir / "test.tsv", 40, 2);
-  std::ofstream(dir / "config.yaml")
-      << "run:\n  output_dir: " << (dir / "run").string() << "\n  device: cpu\n  threads: 1\n"
-      << "text:\n  vocab_size: 60\n  cache_dir: " << (dir / "cache").string() << "\n"
-      << "model:\n  emb_size: 16\n  hidden_size: 24\n  num_layers: 2\n"
-      << "pretrain:\n  data:\n    train: " << (dir / "general.txt").string()
-      << "\n  epochs: 2\n  batch_size: 8\n  bptt: 12\n"
-      << "task:\n  train: " << (dir / "train.tsv").string() << "\n  test: "
-      << (dir / "test.tsv").string() << "\n"
-      << "finetune:\n  epochs: 2\n  batch_size: 8\n  bptt: 12\n"
-      << "classifier:\n  batch_size: 16\n  bptt: 8\n  max_len: 16\n  drop_mult: 0.1\n"
-      << "  phase_epochs: \"1,1,1,10\"\n  phase_lrs: \"3e-2,3e-2,2e-2,2e-2\"\n";
-
-  ASSERT_EQ(RunCli({"--config", (dir / "config.yaml").string()}, dir / "out", dir / "err"), 0)
+  WriteTinySetup(dir, "run", /*backwards=*/false);
+  ASSERT_EQ(RunCli({"--config", (dir / "run.yaml").string()}, dir / "out", dir / "err"), 0)
       << Read(dir / "err");
   for (const char* file : {"pretrain/lm.pt", "finetune/lm.pt", "model/classifier.pt",
                            "model/spm.model", "model/labels.txt", "model/config.yaml",
@@ -153,6 +82,80 @@ TEST(PipelineTest, ThreeStagesThenPredictInInputOrderAndEvaluate) {
                 dir / "odd.out", dir / "odd.err"),
             1);
   EXPECT_NE(Read(dir / "odd.err").find("VEHICLE"), std::string::npos) << Read(dir / "odd.err");
+}
+
+// The paper's bidirectional classifier: a backward run (model.backwards) trained end to end,
+// then evaluate and predict averaging it with the forward run.
+TEST(PipelineTest, BackwardRunAndBidirectionalEnsemble) {
+  const fs::path dir = TempDir("bidir");
+  WriteTinySetup(dir, "fwd", /*backwards=*/false);
+  WriteTinySetup(dir, "bwd", /*backwards=*/true);
+  for (const char* run : {"fwd", "bwd"}) {
+    ASSERT_EQ(RunCli({"--config", (dir / (std::string(run) + ".yaml")).string()}, dir / "out",
+                     dir / "err"),
+              0)
+        << run << ": " << Read(dir / "err");
+  }
+  EXPECT_NE(Read(dir / "bwd" / "model" / "config.yaml").find("backwards: true"),
+            std::string::npos);
+  ASSERT_EQ(RunCli({"evaluate", "--model", (dir / "fwd").string(), "--model",
+                    (dir / "bwd").string(), "--data", (dir / "test.tsv").string()},
+                   dir / "eval.json", dir / "eval.err"),
+            0)
+      << Read(dir / "eval.err");
+  const std::string eval = Read(dir / "eval.json");
+  EXPECT_GT(JsonNumber(eval, "accuracy"), 0.7) << eval;
+  EXPECT_GE(JsonNumber(eval, "model1_error_rate"), 0) << eval;
+  EXPECT_GT(JsonNumber(eval, "model2_error_rate"), -1) << eval;
+  EXPECT_LT(JsonNumber(eval, "model2_error_rate"), 0.3) << eval;
+
+  // Predict with both: one line per text, probabilities that sum to one.
+  std::ofstream(dir / "texts.txt") << "What does the cat like ?\nWhat does the city like ?\n";
+  ASSERT_EQ(RunCli({"predict", "--model", (dir / "fwd").string(), "--model",
+                    (dir / "bwd").string(), "--input", (dir / "texts.txt").string(), "--format",
+                    "csv"},
+                   dir / "pred.csv", dir / "pred.err"),
+            0)
+      << Read(dir / "pred.err");
+  std::istringstream lines(Read(dir / "pred.csv"));
+  std::string line;
+  std::getline(lines, line);
+  EXPECT_EQ(line, "label,p_ANIMAL,p_PLACE");
+  int rows = 0;
+  while (std::getline(lines, line)) {
+    ++rows;
+    const size_t a = line.find(','), b = line.find(',', a + 1);
+    EXPECT_NEAR(std::stod(line.substr(a + 1)) + std::stod(line.substr(b + 1)), 1.0, 1e-4) << line;
+  }
+  EXPECT_EQ(rows, 2);
+
+  // A backward task run cannot start from a forward pretrained LM.
+  std::ofstream(dir / "mismatch.yaml")
+      << "run:\n  output_dir: " << (dir / "mismatch").string() << "\n  device: cpu\n"
+      << "model:\n  backwards: true\n"
+      << "task:\n  train: " << (dir / "train.tsv").string() << "\n"
+      << "finetune:\n  pretrained: " << (dir / "fwd").string() << "\n";
+  EXPECT_EQ(RunCli({"--config", (dir / "mismatch.yaml").string()}, dir / "mm.out", dir / "mm.err"),
+            1);
+  EXPECT_NE(Read(dir / "mm.err").find("model.backwards"), std::string::npos)
+      << Read(dir / "mm.err");
+}
+
+// finetune.pretrained: none, the no-pretraining baseline: stage 1 is skipped even though the
+// config describes it, the tokenizer is trained on the task's text, and a classifier results.
+TEST(PipelineTest, NoPretrainingBaselineSkipsStageOne) {
+  const fs::path dir = TempDir("scratch");
+  WriteTinySetup(dir, "scratch", /*backwards=*/false);
+  ASSERT_EQ(RunCli({"--config", (dir / "scratch.yaml").string(), "--set",
+                    "finetune.pretrained=none", "--set", "finetune.epochs=1", "--set",
+                    "finetune.frozen_epochs=0"},
+                   dir / "out", dir / "err"),
+            0)
+      << Read(dir / "err");
+  EXPECT_FALSE(fs::exists(dir / "scratch" / "pretrain" / "lm.pt"));
+  EXPECT_TRUE(fs::exists(dir / "scratch" / "tokenizer" / "spm.model"));
+  EXPECT_TRUE(fs::exists(dir / "scratch" / "model" / "classifier.pt"));
+  EXPECT_NE(Read(dir / "err").find("random weights"), std::string::npos);
 }
 
 }  // namespace

@@ -2,6 +2,9 @@
 //
 // Exit codes: 0 done, 1 runtime error, 2 usage or configuration error, 128+N stopped by signal N
 // (a checkpoint was saved; continue with --resume).
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -12,6 +15,9 @@
 #include <torch/torch.h>
 
 #include "config/config_loader.h"
+#include "active/label_session.h"
+#include "active/simulation.h"
+#include "active/suggest.h"
 #include "train/classifier_eval.h"
 #include "train/stages.h"
 #include "util/json.h"
@@ -26,8 +32,11 @@ constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
 
 constexpr const char* kUsage = R"(usage: ulmfit --config FILE [options]
-       ulmfit predict --model DIR [--input FILE] [--format jsonl|csv] [--column N]
-       ulmfit evaluate --model DIR --data FILE [--output FILE]
+       ulmfit predict --model DIR [--model DIR2] [--input FILE] [--format jsonl|csv] [--column N]
+       ulmfit evaluate --model DIR [--model DIR2] --data FILE [--output FILE]
+       ulmfit suggest --model DIR --pool FILE --k N [--strategy S] [--format csv|jsonl]
+       ulmfit active-learn --config FILE [--set KEY=VALUE ...]
+       ulmfit label --config FILE [--set KEY=VALUE ...]
 
 Runs the ULMFiT pipeline described by a YAML file (see docs/config.md): stage 1 pretrains a
 language model (pretrain.data), stage 2 fine-tunes it on the task's text and stage 3 trains
@@ -46,6 +55,20 @@ column, 0-based) and writes the label and class probabilities per text, in input
 JSON lines (default) or CSV. --model is a run directory or its model/ folder.
 evaluate: scores labelled data (same format as task.train) and prints the metrics as JSON;
 --output also writes them to a file.
+suggest: scores every text of the pool (one per line; --column N and --id-column N pick
+tab-separated columns) and writes the N most useful to label next, best first, with score,
+predicted label and probabilities (CSV by default, or JSON lines; --output FILE). Strategies:
+least_confidence, margin, entropy, random, diverse (default: the most uncertain, one per cluster
+of similar texts). --seed N fixes random scores and clustering.
+active-learn: a simulation on a labelled task.train whose labels are hidden until "queried":
+stages 1-2 as usual, then rounds of training a classifier and adding the active.query_size
+texts each strategy picks; test error per round in <output_dir>/active/ (results.csv, .md, .svg).
+label: shows the texts of active.pool the model most wants labelled, one at a time; keys 1-9
+pick a label (active.labels), s skips, u undoes, q quits. Each answer is appended to task.train
+at once; the classifier is retrained every active.retrain_every labels.
+predict, evaluate and suggest take --model more than once to average the models' probabilities, e.g. a forward and a
+backward (model.backwards: true) run: the paper's bidirectional classifier. All take
+--device (auto, cpu, cuda) and --batch-size N.
 )";
 
 struct Flags {
@@ -105,7 +128,9 @@ std::string ParseFlags(int argc, char** argv, Flags* flags) {
   return "";
 }
 
-int Run(int argc, char** argv) {
+// The pipeline (`ulmfit --config ...`), or with `active_learn` stages 1 and 2 followed by the
+// active-learning simulation (`ulmfit active-learn --config ...`).
+int Run(int argc, char** argv, bool active_learn) {
   Flags flags;
   if (const std::string error = ParseFlags(argc, argv, &flags); !error.empty()) {
     std::fprintf(stderr, "ulmfit: %s\n\n%s", error.c_str(), kUsage);
@@ -144,8 +169,12 @@ int Run(int argc, char** argv) {
                                                     {"finetune", ulmfit::RunFinetune},
                                                     {"classify", ulmfit::RunClassify}};
   for (const auto& [name, run] : stages) {
-    const bool described = std::string(name) == "pretrain" ? !config->pretrain.data.train.empty()
-                                                           : !config->task.train.empty();
+    if (active_learn && std::string(name) == "classify") continue;
+    // finetune.pretrained: none means no stage 1, even where the file describes one.
+    const bool described = std::string(name) == "pretrain"
+                               ? !config->pretrain.data.train.empty() &&
+                                     config->finetune.pretrained != ulmfit::kNoPretraining
+                               : !config->task.train.empty();
     if (!flags.stage.empty() ? flags.stage != name : !described) continue;
     const absl::StatusOr<ulmfit::StageResult> result = run(*config, flags.resume);
     if (!result.ok()) {
@@ -154,7 +183,39 @@ int Run(int argc, char** argv) {
     }
     if (result->outcome == ulmfit::StageOutcome::kInterrupted) return 128 + result->signal;
   }
+  if (active_learn) {
+    const absl::StatusOr<ulmfit::StageResult> result =
+        ulmfit::RunActiveLearningSimulation(*config);
+    if (!result.ok()) {
+      std::fprintf(stderr, "ulmfit: %s\n", std::string(result.status().message()).c_str());
+      return kExitError;
+    }
+    if (result->outcome == ulmfit::StageOutcome::kInterrupted) return 128 + result->signal;
+  }
   return 0;
+}
+
+// ulmfit label --config FILE [--set KEY=VALUE ...]
+int Label(int argc, char** argv) {
+  Flags flags;
+  if (const std::string error = ParseFlags(argc, argv, &flags); !error.empty()) {
+    std::fprintf(stderr, "ulmfit label: %s\n\n%s", error.c_str(), kUsage);
+    return kExitUsage;
+  }
+  const absl::StatusOr<ulmfit::Config> config =
+      ulmfit::LoadConfig(flags.config_path, flags.overrides);
+  if (!config.ok()) {
+    std::fprintf(stderr, "ulmfit: %s\n", std::string(config.status().message()).c_str());
+    return kExitUsage;
+  }
+  ulmfit::ConfigureThreads(config->run.threads);
+  ulmfit::InstallStopSignalHandlers();
+  const absl::StatusOr<int> code = ulmfit::RunLabelSession(*config, STDIN_FILENO, stdout);
+  if (!code.ok()) {
+    std::fprintf(stderr, "ulmfit: %s\n", std::string(code.status().message()).c_str());
+    return kExitError;
+  }
+  return *code;
 }
 
 // The model folder of a run directory, or the folder itself.
@@ -169,22 +230,99 @@ int Fail(const absl::Status& status) {
   return kExitError;
 }
 
-// Threads, device and model for the predict and evaluate commands.
-absl::StatusOr<ulmfit::Classifier> LoadClassifier(const std::string& model,
-                                                  const std::string& device) {
+// Threads, device and models for the predict and evaluate commands.
+absl::StatusOr<ulmfit::ClassifierEnsemble> LoadClassifier(const std::vector<std::string>& models,
+                                                          const std::string& device) {
   ulmfit::ConfigureThreads(0);
   ASSIGN_OR_RETURN(const torch::Device torch_device, ulmfit::ResolveDevice(device));
-  return ulmfit::Classifier::Load(ModelDir(model), torch_device);
+  std::vector<std::string> dirs;
+  for (const std::string& model : models) dirs.push_back(ModelDir(model));
+  return ulmfit::ClassifierEnsemble::Load(dirs, torch_device);
+}
+
+// Texts from a file or stdin ("-"), one per line, optionally a tab-separated column of each.
+class TextLines {
+ public:
+  explicit TextLines(std::string path) : path_(std::move(path)) {}
+  ~TextLines() {
+    std::free(buffer_);
+    if (in_ != nullptr && in_ != stdin) std::fclose(in_);
+  }
+  absl::Status Open() {
+    in_ = path_ == "-" ? stdin : std::fopen(path_.c_str(), "rb");
+    if (in_ == nullptr) {
+      return absl::NotFoundError(path_ + ": cannot open input file (check the path)");
+    }
+    if (in_ != stdin) {
+      std::error_code ec;
+      size_ = static_cast<double>(std::filesystem::file_size(path_, ec));
+    }
+    return absl::OkStatus();
+  }
+  // Reads the next line into `text` (column `text_column`, or the whole line when < 0) and
+  // `id` (column `id_column`, or the 1-based line number). False at the end of the input.
+  absl::StatusOr<bool> Next(int text_column, int id_column, std::string* text, std::string* id) {
+    const ssize_t n = ::getline(&buffer_, &capacity_, in_);
+    if (n < 0) return false;
+    ++line_number_;
+    std::string line(buffer_, static_cast<size_t>(n));
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    ASSIGN_OR_RETURN(*text, Column(line, text_column));
+    if (id != nullptr) {
+      if (id_column >= 0) {
+        ASSIGN_OR_RETURN(*id, Column(line, id_column));
+      } else {
+        *id = std::to_string(line_number_);
+      }
+    }
+    return true;
+  }
+  // Fraction of the file read so far; -1 for stdin.
+  double fraction() const {
+    return in_ == stdin || size_ <= 0 ? -1 : static_cast<double>(std::ftell(in_)) / size_;
+  }
+
+ private:
+  absl::StatusOr<std::string> Column(const std::string& line, int column) const {
+    if (column < 0) return line;
+    size_t start = 0;
+    for (int c = 0; c < column && start != std::string::npos; ++c) {
+      start = line.find('\t', start);
+      if (start != std::string::npos) ++start;
+    }
+    if (start == std::string::npos) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}:{}: has no column {} (columns are tab-separated, counted from 0)",
+          path_ == "-" ? "stdin" : path_, line_number_, column));
+    }
+    return line.substr(start, line.find('\t', start) - start);
+  }
+
+  std::string path_;
+  std::FILE* in_ = nullptr;
+  char* buffer_ = nullptr;
+  size_t capacity_ = 0;
+  int64_t line_number_ = 0;
+  double size_ = 0;
+};
+
+// A CSV field, quoted when it needs to be.
+std::string CsvField(const std::string& value) {
+  if (value.find_first_of(",\"\n\r") == std::string::npos) return value;
+  std::string quoted = "\"";
+  for (char c : value) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
 }
 
 // ulmfit predict --model DIR [--input FILE] [--format jsonl|csv] [--column N] [--batch-size N]
 int Predict(const std::vector<std::string>& args) {
-  std::string model, input = "-", format = "jsonl", device = "auto";
+  std::vector<std::string> models;
+  std::string input = "-", format = "jsonl", device = "auto";
   int column = -1, batch_size = 64;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     const bool has_value = i + 1 < args.size();
-    if (a == "--model" && has_value) model = args[++i];
+    if (a == "--model" && has_value) models.push_back(args[++i]);
     else if (a == "--input" && has_value) input = args[++i];
     else if (a == "--format" && has_value) format = args[++i];
     else if (a == "--device" && has_value) device = args[++i];
@@ -195,15 +333,15 @@ int Predict(const std::vector<std::string>& args) {
       return kExitUsage;
     }
   }
-  if (model.empty() || (format != "jsonl" && format != "csv")) {
+  if (models.empty() || (format != "jsonl" && format != "csv")) {
     std::fprintf(stderr, "ulmfit predict: --model DIR is required; --format is jsonl or csv\n");
     return kExitUsage;
   }
-  const auto classifier = LoadClassifier(model, device);
+  const auto classifier = LoadClassifier(models, device);
   if (!classifier.ok()) return Fail(classifier.status());
 
-  std::FILE* in = input == "-" ? stdin : std::fopen(input.c_str(), "rb");
-  if (in == nullptr) return Fail(absl::NotFoundError(input + ": cannot open input file"));
+  TextLines lines(input);
+  if (absl::Status opened = lines.Open(); !opened.ok()) return Fail(opened);
   const auto& names = classifier->labels().names();
   if (format == "csv") {
     std::string header = "label";
@@ -233,45 +371,29 @@ int Predict(const std::vector<std::string>& args) {
     std::fflush(stdout);
     texts.clear();
   };
-  char* line = nullptr;
-  size_t capacity = 0;
-  ssize_t n;
-  int64_t line_number = 0;
-  while ((n = ::getline(&line, &capacity, in)) >= 0) {
-    ++line_number;
-    std::string text(line, static_cast<size_t>(n));
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-    if (column >= 0) {
-      size_t start = 0;
-      for (int c = 0; c < column && start != std::string::npos; ++c) {
-        start = text.find('\t', start);
-        if (start != std::string::npos) ++start;
-      }
-      if (start == std::string::npos) {
-        std::free(line);
-        return Fail(absl::InvalidArgumentError(fmt::format(
-            "{}:{}: has no column {} (columns are tab-separated, counted from 0)",
-            input == "-" ? "stdin" : input, line_number, column)));
-      }
-      text = text.substr(start, text.find('\t', start) - start);
-    }
+  std::string text;
+  while (true) {
+    const absl::StatusOr<bool> more = lines.Next(column, -1, &text, nullptr);
+    if (!more.ok()) return Fail(more.status());
+    if (!*more) break;
     texts.push_back(std::move(text));
     if (static_cast<int>(texts.size()) >= batch_size * 16) flush();
   }
-  std::free(line);
-  if (in != stdin) std::fclose(in);
   if (!texts.empty()) flush();
   return 0;
 }
 
 // ulmfit evaluate --model DIR --data FILE [--output FILE]
 int Evaluate(const std::vector<std::string>& args) {
-  std::string model, data, output, device = "auto";
+  std::vector<std::string> models;
+  std::string data, output, device = "auto";
+  int batch_size = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     const bool has_value = i + 1 < args.size();
-    if (a == "--model" && has_value) model = args[++i];
+    if (a == "--model" && has_value) models.push_back(args[++i]);
     else if (a == "--data" && has_value) data = args[++i];
+    else if (a == "--batch-size" && has_value) batch_size = std::max(1, std::stoi(args[++i]));
     else if (a == "--output" && has_value) output = args[++i];
     else if (a == "--device" && has_value) device = args[++i];
     else {
@@ -279,26 +401,153 @@ int Evaluate(const std::vector<std::string>& args) {
       return kExitUsage;
     }
   }
-  if (model.empty() || data.empty()) {
+  if (models.empty() || data.empty()) {
     std::fprintf(stderr, "ulmfit evaluate: --model DIR and --data FILE are required\n");
     return kExitUsage;
   }
-  const auto classifier = LoadClassifier(model, device);
+  const auto classifier = LoadClassifier(models, device);
   if (!classifier.ok()) return Fail(classifier.status());
   const auto labeled = ulmfit::ReadLabeledData(data, classifier->config().task);
   if (!labeled.ok()) return Fail(labeled.status());
-  const auto eval = classifier->Evaluate(*labeled, classifier->config().classifier.batch_size);
+  std::vector<ulmfit::ClassificationMetrics> members;
+  const auto eval = classifier->Evaluate(
+      *labeled, batch_size > 0 ? batch_size : classifier->config().classifier.batch_size,
+      &members);
   if (!eval.ok()) return Fail(eval.status());
   const auto& m = eval->metrics;
-  const std::string json = ulmfit::JsonLine()
-                               .Add("data", data).Add("count", m.count).Add("loss", m.loss)
-                               .Add("accuracy", m.accuracy).Add("error_rate", m.error_rate)
-                               .Add("macro_f1", m.macro_f1)
-                               .str();
+  ulmfit::JsonLine line;
+  line.Add("data", data).Add("count", m.count).Add("loss", m.loss)
+      .Add("accuracy", m.accuracy).Add("error_rate", m.error_rate).Add("macro_f1", m.macro_f1);
+  if (members.size() > 1) {
+    // Each member's own error rate, in --model order, beside the ensemble's.
+    for (size_t i = 0; i < members.size(); ++i) {
+      line.Add(fmt::format("model{}", i + 1), models[i])
+          .Add(fmt::format("model{}_error_rate", i + 1), members[i].error_rate);
+    }
+  }
+  const std::string json = line.str();
   std::printf("%s\n", json.c_str());
   if (!output.empty()) {
     if (absl::Status s = ulmfit::WriteFileAtomic(output, json + "\n"); !s.ok()) return Fail(s);
   }
+  return 0;
+}
+
+// ulmfit suggest --model DIR --pool FILE --k N [--strategy S] [--format csv|jsonl] ...
+int Suggest(const std::vector<std::string>& args) {
+  std::vector<std::string> models;
+  std::string pool, format = "csv", device = "auto", strategy_name = "diverse", output;
+  int64_t k = 0;
+  int text_column = -1, id_column = -1;
+  ulmfit::SuggestOptions options;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const bool has_value = i + 1 < args.size();
+    if (a == "--model" && has_value) models.push_back(args[++i]);
+    else if (a == "--pool" && has_value) pool = args[++i];
+    else if (a == "--k" && has_value) k = std::stoll(args[++i]);
+    else if (a == "--strategy" && has_value) strategy_name = args[++i];
+    else if (a == "--format" && has_value) format = args[++i];
+    else if (a == "--output" && has_value) output = args[++i];
+    else if (a == "--device" && has_value) device = args[++i];
+    else if (a == "--column" && has_value) text_column = std::stoi(args[++i]);
+    else if (a == "--id-column" && has_value) id_column = std::stoi(args[++i]);
+    else if (a == "--seed" && has_value) options.seed = std::stoull(args[++i]);
+    else if (a == "--batch-size" && has_value) options.batch_size = std::max(1, std::stoi(args[++i]));
+    else if (a == "--candidates" && has_value) options.candidates_per_query = std::max(1, std::stoi(args[++i]));
+    else {
+      std::fprintf(stderr, "ulmfit suggest: unknown or incomplete argument '%s'\n\n%s", a.c_str(),
+                   kUsage);
+      return kExitUsage;
+    }
+  }
+  if (models.empty() || pool.empty() || k < 1 || (format != "csv" && format != "jsonl")) {
+    std::fprintf(stderr, "ulmfit suggest: --model DIR, --pool FILE and --k N (>= 1) are "
+                         "required; --format is csv or jsonl\n");
+    return kExitUsage;
+  }
+  const absl::StatusOr<ulmfit::Strategy> strategy = ulmfit::ParseStrategy(strategy_name);
+  if (!strategy.ok()) {
+    std::fprintf(stderr, "ulmfit suggest: --strategy: %s\n",
+                 std::string(strategy.status().message()).c_str());
+    return kExitUsage;
+  }
+  options.strategy = *strategy;
+  options.k = k;
+  const auto classifier = LoadClassifier(models, device);
+  if (!classifier.ok()) return Fail(classifier.status());
+  TextLines lines(pool);
+  if (absl::Status opened = lines.Open(); !opened.ok()) return Fail(opened);
+
+  // The pool streams through in chunks; only the best candidates are kept.
+  ulmfit::SuggestionCollector collector(*classifier, options);
+  ulmfit::ProgressLine progress;
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::string> texts, ids;
+  auto score_chunk = [&] {
+    collector.Add(texts, ids);
+    texts.clear();
+    ids.clear();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double fraction = lines.fraction();
+    const double rate = collector.seen() / std::max(seconds, 1e-9);
+    progress.Update(
+        fmt::format("suggest: {} texts scored{} {:.0f} texts/s{}", collector.seen(),
+                    fraction >= 0 ? fmt::format(" ({:.0f}%)", 100 * fraction) : "", rate,
+                    fraction > 0 ? " eta " + ulmfit::FormatDuration(seconds / fraction - seconds)
+                                 : ""),
+        !progress.is_tty());
+  };
+  std::string text, id;
+  while (true) {
+    const absl::StatusOr<bool> more = lines.Next(text_column, id_column, &text, &id);
+    if (!more.ok()) return Fail(more.status());
+    if (!*more) break;
+    texts.push_back(std::move(text));
+    ids.push_back(std::move(id));
+    if (static_cast<int>(texts.size()) >= options.batch_size * 16) score_chunk();
+  }
+  if (!texts.empty()) score_chunk();
+  progress.Finish();
+  if (collector.seen() == 0) {
+    return Fail(absl::InvalidArgumentError(pool + ": the pool has no texts"));
+  }
+  const std::vector<ulmfit::Suggestion> chosen = collector.Finish();
+
+  const auto& names = classifier->labels().names();
+  std::string out;
+  if (format == "csv") {
+    out = "rank,id,score,label";
+    for (const auto& name : names) out += ",p_" + CsvField(name);
+    out += ",text\n";
+  }
+  for (size_t r = 0; r < chosen.size(); ++r) {
+    const ulmfit::Suggestion& s = chosen[r];
+    if (format == "csv") {
+      out += fmt::format("{},{},{:.6f},{}", r + 1, CsvField(s.id), s.score,
+                         CsvField(names[s.predicted]));
+      for (float p : s.probs) out += fmt::format(",{:.6f}", p);
+      out += "," + CsvField(s.text) + "\n";
+    } else {
+      std::string probs;
+      for (size_t c = 0; c < names.size(); ++c) {
+        probs += fmt::format("{}{}: {:.6f}", c ? ", " : "", ulmfit::JsonQuote(names[c]),
+                             s.probs[c]);
+      }
+      out += fmt::format("{{\"rank\": {}, \"id\": {}, \"score\": {:.6f}, \"label\": {}, "
+                         "\"probs\": {{{}}}, \"text\": {}}}\n",
+                         r + 1, ulmfit::JsonQuote(s.id), s.score,
+                         ulmfit::JsonQuote(names[s.predicted]), probs, ulmfit::JsonQuote(s.text));
+    }
+  }
+  ulmfit::LogInfo(fmt::format("suggest: {} of {} texts chosen by {}", chosen.size(),
+                              collector.seen(), strategy_name));
+  if (output.empty()) {
+    std::fputs(out.c_str(), stdout);
+    return 0;
+  }
+  if (absl::Status s = ulmfit::WriteFileAtomic(output, out); !s.ok()) return Fail(s);
   return 0;
 }
 
@@ -308,11 +557,13 @@ int main(int argc, char** argv) {
   ulmfit::EnsureFastCpuEnvironment(argc, argv);
   try {
     const std::string command = argc > 1 ? argv[1] : "";
-    if (command == "predict" || command == "evaluate") {
-      const std::vector<std::string> args(argv + 2, argv + argc);
-      return command == "predict" ? Predict(args) : Evaluate(args);
-    }
-    return Run(argc, argv);
+    const std::vector<std::string> args(argc > 2 ? argv + 2 : argv + argc, argv + argc);
+    if (command == "predict") return Predict(args);
+    if (command == "evaluate") return Evaluate(args);
+    if (command == "suggest") return Suggest(args);
+    if (command == "active-learn") return Run(argc - 1, argv + 1, /*active_learn=*/true);
+    if (command == "label") return Label(argc - 1, argv + 1);
+    return Run(argc, argv, /*active_learn=*/false);
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "ulmfit: internal error: %s\n", e.what_without_backtrace());
   } catch (const std::exception& e) {

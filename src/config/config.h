@@ -64,6 +64,8 @@ struct ModelConfig {
   double drop_mult = 1.0;   // multiplies every dropout above (fastai drop_mult)
   bool tie_weights = true;  // decoder weight = embedding weight
   bool out_bias = true;     // decoder has a bias
+  bool backwards = false;   // read text right to left in every stage (the backward model of
+                            // the paper's bidirectional pair; predict reverses too)
 };
 
 // Optimizer and learning-rate schedule of one training stage.
@@ -98,7 +100,6 @@ struct PretrainConfig {
   OptimizerConfig optimizer;
   double ar_alpha = 2.0;        // activation regularization (on dropped last-layer output)
   double tar_beta = 1.0;        // temporal activation regularization (on raw last-layer output)
-  bool backwards = false;       // train on reversed token streams (backward LM)
   bool mixed_precision = false; // CUDA only: autocast to float16
   int64_t max_steps = 0;        // stop each epoch after this many steps; 0 = full epochs (tests)
 };
@@ -115,12 +116,19 @@ struct TaskDataConfig {
   std::string text_columns = "1";    // comma-separated names or indices; joined with xxfld
   std::string header = "auto";       // "auto" (first row names label_column), "yes", "no"
   int64_t max_train_examples = 0;    // keep a seeded sample of N training examples; 0 = all
+  int64_t max_valid_examples = 0;    // the same for validation (cheaper epochs on a CPU)
+  int64_t max_test_examples = 0;     // the same for the test set (a documented subset)
+  int64_t max_unlabeled = 0;         // read at most the first N unlabelled texts; 0 = all
 };
+
+// finetune.pretrained value for "no pretraining": stage 2 starts from random weights with a
+// tokenizer trained on the task's text (the paper's "without pretraining" baseline).
+inline constexpr const char* kNoPretraining = "none";
 
 // Stage 2: fine-tuning the pretrained LM on the task's text (Howard & Ruder 2018, section 3.2).
 struct FinetuneConfig {
   std::string pretrained;       // a run directory whose pretrain/lm.pt and tokenizer to start
-                                // from; empty = this run's own stage 1
+                                // from; empty = this run's own stage 1; "none" = no pretraining
   bool use_test_text = true;    // also fine-tune on the test set's text (labels unused; paper)
   int epochs = 10;              // unfrozen epochs (paper footnote 7: 15 on TREC-6)
   int batch_size = 64;
@@ -168,6 +176,25 @@ struct ClassifierConfig {
   int64_t max_steps = 0;        // stop each epoch after this many steps; 0 = full (tests)
 };
 
+// Active learning: which unlabelled texts a person should label next (ulmfit suggest, label
+// and active-learn; docs/active_learning.md).
+struct ActiveConfig {
+  std::string pool;                  // ulmfit label: unlabelled texts, one per line (or a
+                                     // labelled file read like task.train, labels ignored)
+  std::string strategy = "diverse";  // least_confidence, margin, entropy, random or diverse
+  int query_size = 20;               // texts chosen per round
+  int retrain_every = 20;            // ulmfit label: retrain the classifier after N new labels
+  std::string labels;                // ulmfit label: comma-separated label names; empty = the
+                                     // labels already in task.train
+  int candidates_per_query = 10;     // diverse: cluster the query_size * N most uncertain texts
+  // Simulation (ulmfit active-learn): task.train is the pool, its labels hidden until queried.
+  int seed_examples = 50;            // labelled at random before the first round
+  int rounds = 10;                   // query rounds after the seed set
+  std::string strategies = "random,least_confidence,margin,entropy,diverse";
+  std::string seeds = "1,2,3";       // one simulation per seed and strategy
+  int64_t max_pool = 0;              // a seeded sample of the pool; 0 = all of task.train
+};
+
 struct Config {
   std::string preset = "fastai";  // "fastai" or "paper": which defaults apply
   std::string source_path;        // the YAML file this came from (not a key)
@@ -181,6 +208,7 @@ struct Config {
   TaskDataConfig task;
   FinetuneConfig finetune;
   ClassifierConfig classifier;
+  ActiveConfig active;
 };
 
 }  // namespace ulmfit

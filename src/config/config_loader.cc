@@ -75,6 +75,7 @@ void VisitFields(ModelConfig& c, V& v) {
   v("drop_mult", c.drop_mult);
   v("tie_weights", c.tie_weights);
   v("out_bias", c.out_bias);
+  v("backwards", c.backwards);
 }
 
 template <typename V>
@@ -119,7 +120,6 @@ void VisitFields(PretrainConfig& c, V& v) {
   v("optimizer", c.optimizer);
   v("ar_alpha", c.ar_alpha);
   v("tar_beta", c.tar_beta);
-  v("backwards", c.backwards);
   v("mixed_precision", c.mixed_precision);
   v("max_steps", c.max_steps);
 }
@@ -136,6 +136,9 @@ void VisitFields(TaskDataConfig& c, V& v) {
   v("text_columns", c.text_columns);
   v("header", c.header);
   v("max_train_examples", c.max_train_examples);
+  v("max_valid_examples", c.max_valid_examples);
+  v("max_test_examples", c.max_test_examples);
+  v("max_unlabeled", c.max_unlabeled);
 }
 
 template <typename V>
@@ -183,6 +186,21 @@ void VisitFields(ClassifierConfig& c, V& v) {
 }
 
 template <typename V>
+void VisitFields(ActiveConfig& c, V& v) {
+  v("pool", c.pool);
+  v("strategy", c.strategy);
+  v("query_size", c.query_size);
+  v("retrain_every", c.retrain_every);
+  v("labels", c.labels);
+  v("candidates_per_query", c.candidates_per_query);
+  v("seed_examples", c.seed_examples);
+  v("rounds", c.rounds);
+  v("strategies", c.strategies);
+  v("seeds", c.seeds);
+  v("max_pool", c.max_pool);
+}
+
+template <typename V>
 void VisitFields(Config& c, V& v) {
   v("preset", c.preset);  // first, so resolved.yaml reads in the order it is applied
   v("run", c.run);
@@ -192,6 +210,7 @@ void VisitFields(Config& c, V& v) {
   v("task", c.task);
   v("finetune", c.finetune);
   v("classifier", c.classifier);
+  v("active", c.active);
 }
 
 // Struct fields are sections (nested maps); everything else is a scalar.
@@ -1051,6 +1070,9 @@ absl::Status ValidateConfig(const Config& config) {
                "comma-separated column names or 0-based indices", task.text_columns);
   check.OneOf("task.header", task.header, {"auto", "yes", "no"});
   check.AtLeast<int64_t>("task.max_train_examples", task.max_train_examples, 0);
+  check.AtLeast<int64_t>("task.max_valid_examples", task.max_valid_examples, 0);
+  check.AtLeast<int64_t>("task.max_test_examples", task.max_test_examples, 0);
+  check.AtLeast<int64_t>("task.max_unlabeled", task.max_unlabeled, 0);
 
   const FinetuneConfig& fine = config.finetune;
   check.AtLeast("finetune.epochs", fine.epochs, 0);
@@ -1088,6 +1110,27 @@ absl::Status ValidateConfig(const Config& config) {
   check.NonNegative("classifier.tar_beta", clas.tar_beta);
   check.OneOf("classifier.select_metric", clas.select_metric, {"accuracy", "macro_f1", "loss"});
   check.AtLeast<int64_t>("classifier.max_steps", clas.max_steps, 0);
+
+  const ActiveConfig& active = config.active;
+  const std::vector<std::string> strategy_names = {"least_confidence", "margin", "entropy",
+                                                   "random", "diverse"};
+  check.OneOf("active.strategy", active.strategy, strategy_names);
+  for (const std::string& name : SplitList(active.strategies)) {
+    check.OneOf("active.strategies", name, strategy_names);
+  }
+  for (const std::string& seed : SplitList(active.seeds)) {
+    uint64_t value = 0;
+    if (!absl::SimpleAtoi(seed, &value)) {
+      check.Fail("active.seeds", absl::StrCat("'", seed, "' is not a non-negative integer; "
+                                              "write seeds as a list such as 1,2,3"));
+    }
+  }
+  check.AtLeast("active.query_size", active.query_size, 1);
+  check.AtLeast("active.retrain_every", active.retrain_every, 1);
+  check.AtLeast("active.candidates_per_query", active.candidates_per_query, 1);
+  check.AtLeast("active.seed_examples", active.seed_examples, 2);
+  check.AtLeast("active.rounds", active.rounds, 1);
+  check.AtLeast<int64_t>("active.max_pool", active.max_pool, 0);
   return check.Result();
 }
 

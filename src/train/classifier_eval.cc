@@ -1,8 +1,11 @@
 #include "train/classifier_eval.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include <fmt/format.h>
+#include "absl/strings/str_join.h"
 
 #include "config/config_loader.h"
 #include "data/token_cache.h"
@@ -13,7 +16,8 @@ namespace ulmfit {
 namespace fs = std::filesystem;
 
 ClassifierEvaluation EvaluateClassifier(TextClassifier& model, ClasBatcher& batcher,
-                                        int num_classes, const torch::Device& device) {
+                                        int num_classes, const torch::Device& device,
+                                        bool with_features) {
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
@@ -24,7 +28,10 @@ ClassifierEvaluation EvaluateClassifier(TextClassifier& model, ClasBatcher& batc
   bool labeled = true;
   for (int64_t b = 0; b < batcher.num_batches(); ++b) {
     const ClasBatch batch = batcher.Batch(b);
-    const auto logits = model->forward(batch.tokens.to(device)).logits.to(torch::kFloat).cpu();
+    const ClassifierOutput output = model->forward(batch.tokens.to(device));
+    const auto logits = output.logits.to(torch::kFloat).cpu();
+    torch::Tensor features;
+    if (with_features) features = output.features.to(torch::kFloat).cpu().contiguous();
     const auto probs = torch::softmax(logits, 1).contiguous();
     const auto pred = logits.argmax(1);
     labeled = labeled && batch.labels.defined() && batch.labels.numel() == logits.size(0);
@@ -40,6 +47,11 @@ ClassifierEvaluation EvaluateClassifier(TextClassifier& model, ClasBatcher& batc
         eval.probs.resize(index + 1);
         eval.predicted.resize(index + 1);
         truth.resize(index + 1);
+        if (with_features) eval.features.resize(index + 1);
+      }
+      if (with_features) {
+        const float* f = features[r].data_ptr<float>();
+        eval.features[index].assign(f, f + features.size(1));
       }
       const float* p = probs[r].data_ptr<float>();
       eval.probs[index].assign(p, p + num_classes);
@@ -79,7 +91,7 @@ absl::StatusOr<Classifier> Classifier::Load(const std::string& model_dir,
 
 ClassifierEvaluation Classifier::Run(const std::vector<std::string>& texts,
                                      const std::vector<int64_t>* label_ids,
-                                     int batch_size) const {
+                                     int batch_size, bool with_features) const {
   TokenizedCorpus ids;
   const RuleOptions rules{config_.text.rules, config_.text.lowercase};
   const std::vector<std::string> processed = ApplyRulesParallel(texts, rules, config_.text.threads);
@@ -88,20 +100,89 @@ ClassifierEvaluation Classifier::Run(const std::vector<std::string>& texts,
     ids.offsets.push_back(static_cast<int64_t>(ids.ids.size()));
   }
   ClasBatcher batcher(&ids, label_ids, batch_size, config_.classifier.bptt, /*shuffle=*/false,
-                      /*backwards=*/false, 0);
+                      config_.model.backwards, 0);
   batcher.StartEpoch(0);
-  return EvaluateClassifier(model_, batcher, labels_.size(), device_);
+  return EvaluateClassifier(model_, batcher, labels_.size(), device_, with_features);
 }
 
 ClassifierEvaluation Classifier::Predict(const std::vector<std::string>& texts,
-                                         int batch_size) const {
-  return Run(texts, nullptr, batch_size);
+                                         int batch_size, bool with_features) const {
+  return Run(texts, nullptr, batch_size, with_features);
 }
 
 absl::StatusOr<ClassifierEvaluation> Classifier::Evaluate(const LabeledData& data,
                                                           int batch_size) const {
   ASSIGN_OR_RETURN(const std::vector<int64_t> ids, LabelIds(data, labels_));
-  return Run(data.texts, &ids, batch_size);
+  return Run(data.texts, &ids, batch_size, /*with_features=*/false);
+}
+
+ClassifierEvaluation AverageProbabilities(const std::vector<ClassifierEvaluation>& members) {
+  ClassifierEvaluation out;
+  if (members.empty()) return out;
+  out.probs = members.front().probs;
+  for (size_t m = 1; m < members.size(); ++m) {
+    for (size_t i = 0; i < out.probs.size(); ++i) {
+      for (size_t c = 0; c < out.probs[i].size(); ++c) out.probs[i][c] += members[m].probs[i][c];
+    }
+  }
+  out.predicted.resize(out.probs.size());
+  for (size_t i = 0; i < out.probs.size(); ++i) {
+    for (float& p : out.probs[i]) p /= static_cast<float>(members.size());
+    out.predicted[i] = std::max_element(out.probs[i].begin(), out.probs[i].end()) -
+                       out.probs[i].begin();
+  }
+  return out;
+}
+
+absl::StatusOr<ClassifierEnsemble> ClassifierEnsemble::Load(
+    const std::vector<std::string>& model_dirs, const torch::Device& device) {
+  if (model_dirs.empty()) return absl::InvalidArgumentError("no model directory given");
+  std::vector<Classifier> members;
+  for (const std::string& dir : model_dirs) {
+    ASSIGN_OR_RETURN(Classifier member, Classifier::Load(dir, device));
+    if (!members.empty() && member.labels().names() != members.front().labels().names()) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: its labels ({}) differ from {}'s ({}); an ensemble needs models trained on the "
+          "same labels", dir, absl::StrJoin(member.labels().names(), ","), model_dirs.front(),
+          absl::StrJoin(members.front().labels().names(), ",")));
+    }
+    members.push_back(std::move(member));
+  }
+  return ClassifierEnsemble(std::move(members));
+}
+
+ClassifierEvaluation ClassifierEnsemble::Predict(const std::vector<std::string>& texts,
+                                                 int batch_size, bool with_features) const {
+  if (members_.size() == 1) return members_.front().Predict(texts, batch_size, with_features);
+  std::vector<ClassifierEvaluation> outputs;
+  for (const Classifier& member : members_) {
+    outputs.push_back(member.Predict(texts, batch_size, with_features && outputs.empty()));
+  }
+  ClassifierEvaluation out = AverageProbabilities(outputs);
+  out.features = std::move(outputs.front().features);
+  return out;
+}
+
+absl::StatusOr<ClassifierEvaluation> ClassifierEnsemble::Evaluate(
+    const LabeledData& data, int batch_size,
+    std::vector<ClassificationMetrics>* member_metrics) const {
+  std::vector<ClassifierEvaluation> outputs;
+  for (const Classifier& member : members_) {
+    ASSIGN_OR_RETURN(ClassifierEvaluation output, member.Evaluate(data, batch_size));
+    if (member_metrics != nullptr) member_metrics->push_back(output.metrics);
+    outputs.push_back(std::move(output));
+  }
+  if (outputs.size() == 1) return std::move(outputs.front());
+  ClassifierEvaluation out = AverageProbabilities(outputs);
+  ASSIGN_OR_RETURN(const std::vector<int64_t> truth, LabelIds(data, labels()));
+  if (truth.empty()) return out;
+  double loss = 0;  // mean negative log-likelihood of the averaged probabilities
+  for (size_t i = 0; i < truth.size(); ++i) {
+    loss -= std::log(std::max(out.probs[i][truth[i]], 1e-12f));
+  }
+  out.metrics = ComputeMetrics(truth, out.predicted, labels().size(),
+                               loss / static_cast<double>(truth.size()));
+  return out;
 }
 
 }  // namespace ulmfit

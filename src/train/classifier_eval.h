@@ -23,11 +23,15 @@ struct ClassifierEvaluation {
   ClassificationMetrics metrics;             // empty when the data had no labels
   std::vector<std::vector<float>> probs;     // per example, in input order
   std::vector<int64_t> predicted;            // argmax per example, in input order
+  // Per example, the pooled [last, max, mean] encoder features (the head's input); only when
+  // asked for (active learning clusters them).
+  std::vector<std::vector<float>> features;
 };
 
 // Runs `model` (eval mode, no grad) over every batch; labels in the batches are optional.
 ClassifierEvaluation EvaluateClassifier(TextClassifier& model, ClasBatcher& batcher,
-                                        int num_classes, const torch::Device& device);
+                                        int num_classes, const torch::Device& device,
+                                        bool with_features = false);
 
 class Classifier {
  public:
@@ -35,7 +39,8 @@ class Classifier {
   static absl::StatusOr<Classifier> Load(const std::string& model_dir, const torch::Device& device);
 
   // Class probabilities for each text, in input order, in batches of `batch_size`.
-  ClassifierEvaluation Predict(const std::vector<std::string>& texts, int batch_size) const;
+  ClassifierEvaluation Predict(const std::vector<std::string>& texts, int batch_size,
+                               bool with_features = false) const;
   // Predicts and scores labelled data; a label the model never saw is an error.
   absl::StatusOr<ClassifierEvaluation> Evaluate(const LabeledData& data, int batch_size) const;
 
@@ -48,7 +53,8 @@ class Classifier {
       : config_(std::move(config)), tokenizer_(std::move(tokenizer)),
         labels_(std::move(labels)), model_(std::move(model)), device_(device) {}
   ClassifierEvaluation Run(const std::vector<std::string>& texts,
-                           const std::vector<int64_t>* label_ids, int batch_size) const;
+                           const std::vector<int64_t>* label_ids, int batch_size,
+                           bool with_features) const;
 
   Config config_;
   Tokenizer tokenizer_;
@@ -56,5 +62,35 @@ class Classifier {
   mutable TextClassifier model_;
   torch::Device device_;
 };
+
+// Several classifiers over the same labels whose class probabilities are averaged: the paper's
+// bidirectional result is the ensemble of a forward and a backward (model.backwards) classifier.
+// One model is an ensemble of one, so predict and evaluate always go through this class.
+class ClassifierEnsemble {
+ public:
+  // Loads every model directory; they must have the same labels in the same order.
+  static absl::StatusOr<ClassifierEnsemble> Load(const std::vector<std::string>& model_dirs,
+                                                 const torch::Device& device);
+
+  // Features (if asked for) come from the first model.
+  ClassifierEvaluation Predict(const std::vector<std::string>& texts, int batch_size,
+                               bool with_features = false) const;
+  // The ensemble's metrics; `member_metrics` (if given) receives each model's own.
+  absl::StatusOr<ClassifierEvaluation> Evaluate(
+      const LabeledData& data, int batch_size,
+      std::vector<ClassificationMetrics>* member_metrics = nullptr) const;
+
+  const LabelSet& labels() const { return members_.front().labels(); }
+  // The first model's config: its task section describes the data format it was trained on.
+  const Config& config() const { return members_.front().config(); }
+  size_t size() const { return members_.size(); }
+
+ private:
+  explicit ClassifierEnsemble(std::vector<Classifier> members) : members_(std::move(members)) {}
+  std::vector<Classifier> members_;
+};
+
+// Averages the members' probabilities per example and takes the argmax.
+ClassifierEvaluation AverageProbabilities(const std::vector<ClassifierEvaluation>& members);
 
 }  // namespace ulmfit

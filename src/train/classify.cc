@@ -50,23 +50,31 @@ std::string MetricsJson(const ClassificationMetrics& m) {
 }  // namespace
 
 absl::StatusOr<StageResult> RunClassify(const Config& config, bool resume) {
+  return RunClassifyFrom(config, resume, config.run.output_dir);
+}
+
+absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
+                                            const std::string& lm_run_dir) {
   const fs::path run_dir(config.run.output_dir);
   const fs::path stage_dir = run_dir / "classifier";
   const fs::path model_dir = run_dir / "model";
   const std::string exported = (model_dir / kClassifierWeightsFile).string();
   RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
   if (StageAlreadyDone("classify", exported)) return StageResult{StageOutcome::kSkipped};
-  const std::string lm_weights = (run_dir / "finetune" / "lm.pt").string();
+  const std::string lm_weights = (fs::path(lm_run_dir) / "finetune" / "lm.pt").string();
   if (!fs::exists(lm_weights)) {
     return absl::FailedPreconditionError(fmt::format(
         "{}: no fine-tuned language model; run stage 2 first (--stage finetune)", lm_weights));
   }
-  ASSIGN_OR_RETURN(const ModelConfig model_config, PretrainedModelConfig(config));
+  Config lm_config = config;  // the run whose stage 1 (or finetune.pretrained) built the LM
+  lm_config.run.output_dir = lm_run_dir;
+  ASSIGN_OR_RETURN(const ModelConfig model_config, PretrainedModelConfig(lm_config));
   ASSIGN_OR_RETURN(const std::vector<UnfreezePhase> phases, ParsePhases(config.classifier));
   ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.run.device));
   torch::manual_seed(config.run.seed + 2);
 
-  const std::string tokenizer_path = (run_dir / "tokenizer" / "spm.model").string();
+  const std::string tokenizer_path =
+      (fs::path(lm_run_dir) / "tokenizer" / "spm.model").string();
   ASSIGN_OR_RETURN(const Tokenizer tokenizer, Tokenizer::Load(tokenizer_path));
   ASSIGN_OR_RETURN(TaskData task, LoadTaskData(config.task, config.run.seed, false));
   ASSIGN_OR_RETURN(const LabelSet labels, LabelSet::FromTrainingData(task.train));
@@ -93,9 +101,9 @@ absl::StatusOr<StageResult> RunClassify(const Config& config, bool resume) {
   model->to(device);
 
   ClasBatcher train_batcher(&train_ids, &train_labels, clas.batch_size, clas.bptt,
-                            /*shuffle=*/true, /*backwards=*/false, config.run.seed + 2);
+                            /*shuffle=*/true, config.model.backwards, config.run.seed + 2);
   ClasBatcher valid_batcher(&valid_ids, &valid_labels, clas.batch_size, clas.bptt,
-                            /*shuffle=*/false, /*backwards=*/false, 0);
+                            /*shuffle=*/false, config.model.backwards, 0);
   valid_batcher.StartEpoch(0);
 
   // One optimizer for all phases (its moments persist, as in fastai); a group per layer group.

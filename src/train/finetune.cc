@@ -69,7 +69,8 @@ absl::Status CopyMatchedLanguageModel(const std::string& weights_path, const Tok
 
 namespace {
 
-// The pretrained run this stage starts from, and its model settings.
+// The pretrained run this stage starts from, and its model settings. Paths are empty for
+// `finetune.pretrained: none`.
 struct PretrainedSource {
   std::string dir;
   std::string weights;
@@ -79,11 +80,12 @@ struct PretrainedSource {
 
 absl::StatusOr<PretrainedSource> FindPretrained(const Config& config) {
   PretrainedSource source;
+  source.model = config.model;
+  if (config.finetune.pretrained == kNoPretraining) return source;  // no files: random init
   source.dir = config.finetune.pretrained.empty() ? config.run.output_dir
                                                   : config.finetune.pretrained;
   source.weights = (fs::path(source.dir) / "pretrain" / "lm.pt").string();
   source.tokenizer = (fs::path(source.dir) / "tokenizer" / "spm.model").string();
-  source.model = config.model;
   if (!fs::exists(source.weights)) {
     return absl::FailedPreconditionError(fmt::format(
         "{}: no pretrained language model; run stage 1 first (ulmfit --config FILE --stage "
@@ -95,6 +97,14 @@ absl::StatusOr<PretrainedSource> FindPretrained(const Config& config) {
     const std::string resolved = (fs::path(source.dir) / "resolved.yaml").string();
     ASSIGN_OR_RETURN(Config other, LoadConfig(resolved));
     source.model = other.model;
+    if (other.model.backwards != config.model.backwards) {
+      return absl::FailedPreconditionError(fmt::format(
+          "{}: that run's language model reads text {}, but this config has model.backwards: "
+          "{}; set model.backwards to match or point finetune.pretrained at a {} run",
+          resolved, other.model.backwards ? "backwards" : "forwards",
+          config.model.backwards ? "true" : "false",
+          config.model.backwards ? "backward" : "forward"));
+    }
   }
   return source;
 }
@@ -116,18 +126,6 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
   ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.run.device));
   torch::manual_seed(config.run.seed + 1);
 
-  // Tokenizer: the pretrained one, unless the config names its own (then vocabularies differ
-  // and the embedding rows are matched by piece).
-  ASSIGN_OR_RETURN(const Tokenizer pretrained_tokenizer, Tokenizer::Load(source.tokenizer));
-  const std::string tokenizer_path = (run_dir / "tokenizer" / "spm.model").string();
-  RETURN_IF_ERROR(EnsureWritableDir((run_dir / "tokenizer").string(), "run.output_dir"));
-  std::string tokenizer_source = source.tokenizer;
-  if (!config.text.spm_model.empty()) tokenizer_source = config.text.spm_model;
-  if (fs::absolute(tokenizer_source) != fs::absolute(tokenizer_path)) {
-    fs::copy_file(tokenizer_source, tokenizer_path, fs::copy_options::overwrite_existing);
-  }
-  ASSIGN_OR_RETURN(const Tokenizer tokenizer, Tokenizer::Load(tokenizer_path));
-
   // All of the task's text, labels unused (paper section 3.2), 10% held out for validation.
   ASSIGN_OR_RETURN(TaskData task, LoadTaskData(config.task, config.run.seed, true));
   std::vector<std::string> docs = std::move(task.unlabeled);
@@ -146,6 +144,25 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
   const RuleOptions rules{config.text.rules, config.text.lowercase};
   const std::string cache_dir = DefaultCacheDir(config.text);
   RETURN_IF_ERROR(EnsureWritableDir(cache_dir, "text.cache_dir"));
+
+  // Tokenizer: the pretrained one, unless the config names its own (then vocabularies differ
+  // and the embedding rows are matched by piece). Without pretraining, one trained on this text.
+  const std::string tokenizer_path = (run_dir / "tokenizer" / "spm.model").string();
+  RETURN_IF_ERROR(EnsureWritableDir((run_dir / "tokenizer").string(), "run.output_dir"));
+  std::string tokenizer_source = config.text.spm_model.empty() ? source.tokenizer
+                                                                : config.text.spm_model;
+  if (tokenizer_source.empty()) {
+    LogInfo(fmt::format("finetune: no pretraining; training a {}-piece SentencePiece model on "
+                        "the task's text", config.text.vocab_size));
+    RETURN_IF_ERROR(TrainTokenizerCached(docs, rules, config.text, cache_dir, tokenizer_path,
+                                         config.run.seed, config.text.threads)
+                        .status());
+    tokenizer_source = tokenizer_path;
+  }
+  if (fs::absolute(tokenizer_source) != fs::absolute(tokenizer_path)) {
+    fs::copy_file(tokenizer_source, tokenizer_path, fs::copy_options::overwrite_existing);
+  }
+  ASSIGN_OR_RETURN(const Tokenizer tokenizer, Tokenizer::Load(tokenizer_path));
   ASSIGN_OR_RETURN(TokenizedCorpus train_ids, TokenizeCorpus(docs, tokenizer, rules, cache_dir,
                                                              config.text.threads));
   ASSIGN_OR_RETURN(TokenizedCorpus valid_ids, TokenizeCorpus(valid_docs, tokenizer, rules,
@@ -159,11 +176,17 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
   model_config.drop_mult = ft.drop_mult;
   LanguageModel model(LanguageModelOptions::FromConfig(model_config, tokenizer.vocab_size(),
                                                        kPadId));
-  if (pretrained_tokenizer.SerializedModel() == tokenizer.SerializedModel()) {
-    RETURN_IF_ERROR(LoadModuleWeights(*model, source.weights));
+  if (source.weights.empty()) {
+    LogInfo("finetune: finetune.pretrained is none: the language model starts from random "
+            "weights");
   } else {
-    RETURN_IF_ERROR(CopyMatchedLanguageModel(source.weights, pretrained_tokenizer, tokenizer,
-                                             source.model, model));
+    ASSIGN_OR_RETURN(const Tokenizer pretrained_tokenizer, Tokenizer::Load(source.tokenizer));
+    if (pretrained_tokenizer.SerializedModel() == tokenizer.SerializedModel()) {
+      RETURN_IF_ERROR(LoadModuleWeights(*model, source.weights));
+    } else {
+      RETURN_IF_ERROR(CopyMatchedLanguageModel(source.weights, pretrained_tokenizer, tokenizer,
+                                               source.model, model));
+    }
   }
 
   LmBatcherOptions train_options;
@@ -171,6 +194,7 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
   train_options.bptt = ft.bptt;
   train_options.variable_bptt = ft.variable_bptt;
   train_options.shuffle = true;
+  train_options.backwards = config.model.backwards;
   train_options.seed = config.run.seed + 1;
   LmBatcher train_batcher(&train_ids.ids, &train_ids.offsets, train_options);
   LmBatcherOptions valid_options = train_options;

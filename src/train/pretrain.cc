@@ -125,7 +125,7 @@ absl::StatusOr<StageResult> RunPretrain(const Config& config, bool resume) {
   train_options.batch_size = pre.batch_size;
   train_options.bptt = pre.bptt;
   train_options.variable_bptt = pre.variable_bptt;
-  train_options.backwards = pre.backwards;
+  train_options.backwards = config.model.backwards;
   train_options.shuffle = true;
   train_options.seed = config.run.seed;
   LmBatcher train_batcher(&train_ids.ids, &train_ids.offsets, train_options);

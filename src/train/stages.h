@@ -23,6 +23,11 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume);
 // Stage 3: trains the classifier on the fine-tuned encoder and writes the self-contained model
 // directory <output_dir>/model (weights, tokenizer, labels, resolved config).
 absl::StatusOr<StageResult> RunClassify(const Config& config, bool resume);
+// The same, with the fine-tuned LM and tokenizer taken from another run directory
+// (<lm_run_dir>/finetune/lm.pt, <lm_run_dir>/tokenizer/spm.model): active learning retrains
+// classifiers on growing labelled sets over one fine-tuned LM.
+absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
+                                            const std::string& lm_run_dir);
 
 // The architecture of the pretrained LM stages 2 and 3 build on: this config's model section,
 // or that of the run named by finetune.pretrained.

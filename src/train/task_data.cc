@@ -29,11 +29,13 @@ absl::StatusOr<TaskData> LoadTaskData(const TaskDataConfig& task, uint64_t seed,
     SplitValidation(&data.train, &data.valid, task.valid_fraction, seed);
   }
   if (task.max_train_examples > 0) SampleExamples(&data.train, task.max_train_examples, seed);
+  if (task.max_valid_examples > 0) SampleExamples(&data.valid, task.max_valid_examples, seed);
   if (!task.test.empty()) {
     ASSIGN_OR_RETURN(data.test, ReadSplit(task.test, task));
+    if (task.max_test_examples > 0) SampleExamples(&data.test, task.max_test_examples, seed);
   }
   if (with_unlabeled && !task.unlabeled.empty()) {
-    ASSIGN_OR_RETURN(data.unlabeled, ReadDocuments(task.unlabeled, "auto", 0));
+    ASSIGN_OR_RETURN(data.unlabeled, ReadDocuments(task.unlabeled, "auto", task.max_unlabeled));
   }
   LogInfo(fmt::format("task: {} training, {} validation, {} test examples, {} unlabelled texts",
                       data.train.texts.size(), data.valid.texts.size(), data.test.texts.size(),

@@ -19,7 +19,7 @@ struct TaskData {
 };
 
 // Reads every split named in `task`, holds out validation data when none is given, and applies
-// max_train_examples. Logs one line per split and one warning per file with skipped rows.
+// the max_*_examples samples and max_unlabeled. Logs one line per split and one warning per file with skipped rows.
 absl::StatusOr<TaskData> LoadTaskData(const TaskDataConfig& task, uint64_t seed,
                                       bool with_unlabeled);
 

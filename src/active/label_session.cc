@@ -1,0 +1,390 @@
+#include "active/label_session.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "active/strategies.h"
+#include "active/suggest.h"
+#include "data/corpus.h"
+#include "train/classifier_eval.h"
+#include "train/lm_trainer.h"
+#include "train/stages.h"
+#include "util/files.h"
+#include "util/progress.h"
+#include "util/signals.h"
+
+namespace ulmfit {
+namespace fs = std::filesystem;
+namespace {
+
+// Keys for labels: 1-9, then letters other than the command keys s, u and q.
+const std::string kLabelKeys = "123456789abcdefghijklmnoprtvwxyz";
+
+// Puts a terminal in raw mode (no line buffering, no echo) and restores it on destruction.
+class RawTerminal {
+ public:
+  explicit RawTerminal(int fd) : fd_(fd) {
+    if (::isatty(fd_) && ::tcgetattr(fd_, &saved_) == 0) {
+      termios raw = saved_;
+      raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);
+      raw.c_cc[VMIN] = 1;
+      raw.c_cc[VTIME] = 0;
+      active_ = ::tcsetattr(fd_, TCSANOW, &raw) == 0;
+    }
+  }
+  ~RawTerminal() {
+    if (active_) ::tcsetattr(fd_, TCSANOW, &saved_);
+  }
+
+ private:
+  int fd_;
+  termios saved_{};
+  bool active_ = false;
+};
+
+// The next key, or -1 at the end of input or when a stop signal arrives. Polls so that Ctrl-C
+// (SIGINT, recorded by the stop handler) ends the wait.
+int ReadKey(int fd) {
+  while (StopSignal() == 0) {
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, 200);
+    if (ready < 0 && errno != EINTR) return -1;
+    if (ready <= 0) continue;
+    char c = 0;
+    const ssize_t n = ::read(fd, &c, 1);
+    if (n == 1) return static_cast<unsigned char>(c);
+    if (n == 0 || (n < 0 && errno != EINTR)) return -1;
+  }
+  return -1;
+}
+
+std::string OneLine(std::string text) {
+  std::replace_if(text.begin(), text.end(), [](char c) { return c == '\t' || c == '\n' || c == '\r'; }, ' ');
+  return text;
+}
+
+// Appends `line` to `path` and forces it to disk; returns the file's size before.
+absl::StatusOr<off_t> AppendDurably(const std::string& path, const std::string& line) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (fd < 0) return absl::PermissionDeniedError(path + ": cannot open for appending");
+  const off_t before = ::lseek(fd, 0, SEEK_END);
+  std::string data = line;
+  // A file that does not end in a newline (edited by hand) gets one first.
+  if (before > 0) {
+    char last = '\n';
+    if (::pread(fd, &last, 1, before - 1) == 1 && last != '\n') data = "\n" + data;
+  }
+  const bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
+                  ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return absl::DataLossError(path + ": cannot append (disk full?)");
+  return before;
+}
+
+absl::Status TruncateDurably(const std::string& path, off_t size) {
+  const int fd = ::open(path.c_str(), O_WRONLY);
+  const bool ok = fd >= 0 && ::ftruncate(fd, size) == 0 && ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  return ok ? absl::OkStatus() : absl::DataLossError(path + ": cannot undo the last answer");
+}
+
+// What the labelled file already has: label<TAB>text lines.
+struct LabelledFile {
+  std::set<std::string> texts;
+  std::vector<std::string> labels_in_order;  // distinct, first-seen order
+  int64_t count = 0;
+};
+
+absl::StatusOr<LabelledFile> ReadLabelledFile(const std::string& path) {
+  LabelledFile file;
+  std::ifstream in(path);
+  if (!in) return file;  // created on the first answer
+  int64_t line_number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    const size_t tab = line.find('\t');
+    if (tab == std::string::npos) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}:{}: not a label<TAB>text line; ulmfit label appends to a TSV file whose first "
+          "column is the label and second the text", path, line_number));
+    }
+    const std::string label = line.substr(0, tab);
+    if (std::find(file.labels_in_order.begin(), file.labels_in_order.end(), label) ==
+        file.labels_in_order.end()) {
+      file.labels_in_order.push_back(label);
+    }
+    file.texts.insert(line.substr(tab + 1, line.find('\t', tab + 1) - tab - 1));
+    ++file.count;
+  }
+  return file;
+}
+
+std::set<int64_t> ReadSkipped(const std::string& path) {
+  std::set<int64_t> skipped;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    int64_t value = 0;
+    if (absl::SimpleAtoi(line, &value)) skipped.insert(value);
+  }
+  return skipped;
+}
+
+// The validation accuracy of a classifier run's best epoch (from metrics.jsonl), or -1.
+double BestValidAccuracy(const fs::path& run_dir) {
+  std::ifstream in(run_dir / "metrics.jsonl");
+  double best = -1;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("\"event\": \"epoch\"") == std::string::npos) continue;
+    try {
+      const YAML::Node node = YAML::Load(line);
+      if (node["valid_acc"]) best = std::max(best, node["valid_acc"].as<double>());
+    } catch (const YAML::Exception&) {
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+absl::StatusOr<int> RunLabelSession(const Config& config, int in_fd, std::FILE* out) {
+  const ActiveConfig& active = config.active;
+  const std::string& labelled_path = config.task.train;
+  if (labelled_path.empty() || active.pool.empty()) {
+    return absl::InvalidArgumentError(
+        "ulmfit label needs task.train (the TSV file answers are appended to; it may not exist "
+        "yet) and active.pool (the unlabelled texts, one per line)");
+  }
+  if (fs::is_directory(labelled_path)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: task.train is a folder; ulmfit label appends label<TAB>text lines to a file",
+        labelled_path));
+  }
+  ASSIGN_OR_RETURN(const std::vector<std::string> pool, ReadDocuments(active.pool, "lines"));
+  ASSIGN_OR_RETURN(LabelledFile labelled, ReadLabelledFile(labelled_path));
+  std::vector<std::string> labels;
+  for (absl::string_view l : absl::StrSplit(active.labels, ',', absl::SkipWhitespace())) {
+    labels.emplace_back(absl::StripAsciiWhitespace(l));
+  }
+  if (labels.empty()) labels = labelled.labels_in_order;
+  if (labels.size() < 2) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: has {} label(s); set active.labels to the label names, e.g. --set "
+        "active.labels=pos,neg", labelled_path, labels.size()));
+  }
+  if (labels.size() > kLabelKeys.size()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "active.labels: {} labels, but ulmfit label has keys for at most {}", labels.size(),
+        kLabelKeys.size()));
+  }
+  const fs::path run_dir(config.run.output_dir);
+  const fs::path label_dir = run_dir / "label";
+  RETURN_IF_ERROR(EnsureWritableDir(label_dir.string(), "run.output_dir"));
+  const std::string skipped_path = (label_dir / "skipped.txt").string();
+  std::set<int64_t> skipped = ReadSkipped(skipped_path);
+  ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.run.device));
+  ASSIGN_OR_RETURN(const Strategy strategy, ParseStrategy(active.strategy));
+
+  // The newest classifier: the last retraining here, else the run's stage 3, else none (then
+  // texts come in a seeded random order until the first retraining).
+  int retrain_round = 0;
+  while (fs::exists(label_dir / fmt::format("round-{:03d}", retrain_round + 1) / "model")) {
+    ++retrain_round;
+  }
+  auto model_dir = [&]() -> std::string {
+    if (retrain_round > 0) {
+      return (label_dir / fmt::format("round-{:03d}", retrain_round) / "model").string();
+    }
+    return fs::exists(run_dir / "model" / kClassifierWeightsFile) ? (run_dir / "model").string()
+                                                                  : "";
+  };
+  double valid_accuracy =
+      retrain_round > 0 ? BestValidAccuracy(label_dir / fmt::format("round-{:03d}", retrain_round))
+                        : -1;
+
+  // The next texts to show, most useful first; ids are 0-based pool line indices.
+  std::deque<Suggestion> queue;
+  bool model_knows_labels = false;
+  auto refill = [&]() -> absl::Status {
+    queue.clear();
+    std::vector<std::string> texts, ids;
+    for (size_t i = 0; i < pool.size(); ++i) {
+      if (skipped.count(static_cast<int64_t>(i)) || labelled.texts.count(OneLine(pool[i]))) continue;
+      texts.push_back(pool[i]);
+      ids.push_back(std::to_string(i));
+    }
+    if (texts.empty()) return absl::OkStatus();
+    const std::string dir = model_dir();
+    if (dir.empty()) {
+      std::mt19937_64 rng(config.run.seed + static_cast<uint64_t>(labelled.count));
+      for (size_t i = 0; i < texts.size() && queue.size() < static_cast<size_t>(active.query_size); ++i) {
+        const size_t j = i + rng() % (texts.size() - i);
+        std::swap(texts[i], texts[j]);
+        std::swap(ids[i], ids[j]);
+        Suggestion s;
+        s.id = ids[i];
+        s.text = texts[i];
+        s.score = -1;
+        queue.push_back(std::move(s));
+      }
+      return absl::OkStatus();
+    }
+    ASSIGN_OR_RETURN(const ClassifierEnsemble model, ClassifierEnsemble::Load({dir}, device));
+    // A model trained on other labels (say, before a label was added) still ranks uncertainty,
+    // but its predicted label is not shown.
+    model_knows_labels = model.labels().names() == labels;
+    SuggestOptions options;
+    options.strategy = strategy;
+    options.k = active.query_size;
+    options.candidates_per_query = active.candidates_per_query;
+    options.seed = config.run.seed + static_cast<uint64_t>(labelled.count);
+    options.batch_size = config.classifier.batch_size;
+    SuggestionCollector collector(model, options);
+    collector.Add(texts, ids);
+    for (Suggestion& s : collector.Finish()) queue.push_back(std::move(s));
+    return absl::OkStatus();
+  };
+
+  auto retrain = [&]() -> absl::Status {
+    fmt::print(out, "\nretraining the classifier on {} labels ...\n", labelled.count);
+    std::fflush(out);
+    Config round_config = config;
+    if (!fs::exists(run_dir / "finetune" / "lm.pt")) {
+      // Stage 2 once, on the pool's text (and the labelled texts), before the first retraining.
+      if (round_config.task.unlabeled.empty()) round_config.task.unlabeled = active.pool;
+      round_config.task.test.clear();
+      ASSIGN_OR_RETURN(const StageResult tuned, RunFinetune(round_config, false));
+      if (tuned.outcome == StageOutcome::kInterrupted) return absl::CancelledError("stopped");
+    }
+    const fs::path round_dir = label_dir / fmt::format("round-{:03d}", retrain_round + 1);
+    std::error_code ec;
+    fs::remove_all(round_dir, ec);
+    round_config.run.output_dir = round_dir.string();
+    round_config.task.format = "tsv";
+    round_config.task.header = "no";
+    round_config.task.label_column = "0";
+    round_config.task.text_columns = "1";
+    round_config.task.valid.clear();
+    round_config.task.test.clear();
+    ASSIGN_OR_RETURN(const StageResult trained,
+                     RunClassifyFrom(round_config, false, run_dir.string()));
+    if (trained.outcome == StageOutcome::kInterrupted) return absl::CancelledError("stopped");
+    fs::remove_all(round_dir / "classifier", ec);  // checkpoints; model/ is what is used
+    ++retrain_round;
+    valid_accuracy = BestValidAccuracy(round_dir);
+    fmt::print(out, "retrained on {} labels: validation accuracy {:.3f}\n", labelled.count,
+               valid_accuracy);
+    return refill();
+  };
+
+  RETURN_IF_ERROR(refill());
+  RawTerminal raw(in_fd);
+  struct Answer {
+    Suggestion shown;
+    bool skip = false;
+    off_t size_before = 0;
+  };
+  std::vector<Answer> undo;
+  int64_t since_retrain = 0;
+  std::string legend;
+  for (size_t i = 0; i < labels.size(); ++i) legend += fmt::format(" {} {} ", kLabelKeys[i], labels[i]);
+  legend += "  s skip  u undo  q quit";
+  while (true) {
+    if (queue.empty()) {
+      fmt::print(out, "\nnothing left to label in {} ({} labelled).\n", active.pool,
+                 labelled.count);
+      return 0;
+    }
+    const Suggestion& current = queue.front();
+    std::string status = fmt::format("{} labelled, {} since retraining (every {})",
+                                     labelled.count, since_retrain, active.retrain_every);
+    if (valid_accuracy >= 0) status += fmt::format(", validation accuracy {:.3f}", valid_accuracy);
+    std::string hint;
+    if (current.score >= 0) {
+      hint = fmt::format("{} score {:.3f}", StrategyName(strategy), current.score);
+      if (model_knows_labels) {
+        hint += fmt::format(", model says {} ({:.0f}%)", labels[current.predicted],
+                            100 * current.probs[current.predicted]);
+      }
+    } else {
+      hint = "random order (no classifier yet)";
+    }
+    fmt::print(out, "\n--- [{}] {}\n{}\n\n  {}\n\n{}\n> ", current.id, status, hint,
+               current.text, legend);
+    std::fflush(out);
+    const int key = ReadKey(in_fd);
+    if (key < 0 || key == 'q' || key == 4 /* Ctrl-D */) {
+      fmt::print(out, "\n{} labelled; answers are in {}\n", labelled.count, labelled_path);
+      std::fflush(out);
+      const int signal = StopSignal();
+      return signal != 0 ? 128 + signal : 0;
+    }
+    const size_t label_key = kLabelKeys.find(static_cast<char>(key));
+    if (key == 's') {
+      int64_t index = 0;
+      (void)absl::SimpleAtoi(current.id, &index);
+      RETURN_IF_ERROR(AppendDurably(skipped_path, current.id + "\n").status());
+      skipped.insert(index);
+      undo.push_back({current, true, 0});
+      queue.pop_front();
+    } else if (key == 'u') {
+      if (undo.empty()) continue;
+      const Answer last = undo.back();
+      undo.pop_back();
+      int64_t index = 0;
+      (void)absl::SimpleAtoi(last.shown.id, &index);
+      if (last.skip) {
+        skipped.erase(index);
+        std::string rest;
+        for (int64_t s : skipped) rest += std::to_string(s) + "\n";
+        RETURN_IF_ERROR(WriteFileAtomic(skipped_path, rest));
+      } else {
+        RETURN_IF_ERROR(TruncateDurably(labelled_path, last.size_before));
+        labelled.texts.erase(OneLine(last.shown.text));
+        --labelled.count;
+        since_retrain = std::max<int64_t>(0, since_retrain - 1);
+      }
+      queue.push_front(last.shown);
+      fmt::print(out, "(undone)\n");
+    } else if (label_key != std::string::npos && label_key < labels.size()) {
+      const std::string text = OneLine(current.text);
+      ASSIGN_OR_RETURN(const off_t before,
+                       AppendDurably(labelled_path, labels[label_key] + "\t" + text + "\n"));
+      labelled.texts.insert(text);
+      ++labelled.count;
+      ++since_retrain;
+      undo.push_back({current, false, before});
+      queue.pop_front();
+      if (since_retrain >= active.retrain_every) {
+        const absl::Status retrained = retrain();
+        if (absl::IsCancelled(retrained)) return 128 + StopSignal();
+        if (!retrained.ok()) {
+          fmt::print(out, "retraining failed: {}\n(labelling goes on with the old order)\n",
+                     std::string(retrained.message()));
+        }
+        since_retrain = 0;
+      }
+    }
+    if (queue.empty()) RETURN_IF_ERROR(refill());
+  }
+}
+
+}  // namespace ulmfit

@@ -1,0 +1,364 @@
+#include "active/simulation.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "active/strategies.h"
+#include "active/suggest.h"
+#include "config/config_loader.h"
+#include "data/labeled_data.h"
+#include "train/classifier_eval.h"
+#include "train/lm_trainer.h"
+#include "util/cpu_env.h"
+#include "util/files.h"
+#include "util/json.h"
+#include "util/progress.h"
+#include "util/svg_chart.h"
+
+namespace ulmfit {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::vector<std::string> SplitItems(const std::string& list) {
+  std::vector<std::string> items;
+  for (absl::string_view item : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+    items.emplace_back(absl::StripAsciiWhitespace(item));
+  }
+  return items;
+}
+
+// One example per line, tabs and newlines inside the text turned into spaces.
+std::string LabelledTsv(const LabeledData& pool, const std::vector<int64_t>& indices) {
+  std::string out;
+  for (int64_t i : indices) {
+    std::string text = pool.texts[i];
+    std::replace_if(text.begin(), text.end(), [](char c) { return c == '\t' || c == '\n' || c == '\r'; }, ' ');
+    out += pool.labels[i] + "\t" + text + "\n";
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<int64_t>> ReadIndices(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(path + ": cannot read");
+  std::vector<int64_t> indices;
+  for (std::string line; std::getline(in, line);) {
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(line, &value)) {
+      return absl::DataLossError(fmt::format("{}: bad line '{}'; delete the round's folder and "
+                                             "run again", path, line));
+    }
+    indices.push_back(value);
+  }
+  return indices;
+}
+
+std::string IndicesText(const std::vector<int64_t>& indices) {
+  std::string out;
+  for (int64_t i : indices) out += std::to_string(i) + "\n";
+  return out;
+}
+
+std::string GitCommit() {
+  std::FILE* pipe = ::popen("git rev-parse --short HEAD 2>/dev/null", "r");
+  if (pipe == nullptr) return "unknown";
+  char buf[64] = {0};
+  const bool ok = std::fgets(buf, sizeof(buf), pipe) != nullptr;
+  ::pclose(pipe);
+  std::string commit = ok ? std::string(absl::StripAsciiWhitespace(buf)) : "";
+  return commit.empty() ? "unknown" : commit;
+}
+
+constexpr const char* kCsvHeader =
+    "strategy,seed,round,labels,test_error,test_macro_f1,train_seconds,query_seconds";
+
+std::string CsvRow(const SimulationRow& r) {
+  return fmt::format("{},{},{},{},{:.6f},{:.6f},{:.1f},{:.1f}", r.strategy, r.seed, r.round,
+                     r.labels, r.test_error, r.test_macro_f1, r.train_seconds, r.query_seconds);
+}
+
+// Rows already in results.csv, by (strategy, seed, round): a rerun skips them.
+std::map<std::tuple<std::string, uint64_t, int>, SimulationRow> ReadRows(const std::string& path) {
+  std::map<std::tuple<std::string, uint64_t, int>, SimulationRow> rows;
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    const std::vector<std::string> f = absl::StrSplit(line, ',');
+    SimulationRow r;
+    if (f.size() != 8 || !absl::SimpleAtoi(f[1], &r.seed) || !absl::SimpleAtoi(f[2], &r.round) ||
+        !absl::SimpleAtoi(f[3], &r.labels) || !absl::SimpleAtod(f[4], &r.test_error) ||
+        !absl::SimpleAtod(f[5], &r.test_macro_f1) || !absl::SimpleAtod(f[6], &r.train_seconds) ||
+        !absl::SimpleAtod(f[7], &r.query_seconds)) {
+      continue;  // a torn last line from an interrupted run
+    }
+    r.strategy = f[0];
+    rows[{r.strategy, r.seed, r.round}] = r;
+  }
+  return rows;
+}
+
+}  // namespace
+
+std::vector<int64_t> SeedSet(const std::vector<std::string>& labels, int64_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed ^ 0x5eed5e7ULL);
+  std::vector<int64_t> order(labels.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::set<std::string> covered;
+  std::vector<int64_t> chosen, rest;
+  for (int64_t i : order) {
+    if (covered.insert(labels[i]).second && static_cast<int64_t>(chosen.size()) < n) {
+      chosen.push_back(i);
+    } else {
+      rest.push_back(i);
+    }
+  }
+  for (int64_t i : rest) {
+    if (static_cast<int64_t>(chosen.size()) >= n) break;
+    chosen.push_back(i);
+  }
+  std::sort(chosen.begin(), chosen.end());
+  return chosen;
+}
+
+absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
+  const ActiveConfig& active = config.active;
+  if (config.task.test.empty()) {
+    return absl::InvalidArgumentError(
+        "active-learn measures test error per round: set task.test to a labelled test file");
+  }
+  const fs::path run_dir(config.run.output_dir);
+  const fs::path sim_dir = run_dir / "active";
+  RETURN_IF_ERROR(EnsureWritableDir(sim_dir.string(), "run.output_dir"));
+  ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.run.device));
+
+  // The pool: task.train (and task.valid, if given, stays out of it), labels hidden.
+  ASSIGN_OR_RETURN(LabeledData pool, ReadLabeledData(config.task.train, config.task));
+  if (active.max_pool > 0) SampleExamples(&pool, active.max_pool, config.run.seed);
+  if (pool.size() < active.seed_examples + active.query_size) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: {} examples are too few for active.seed_examples ({}) plus one round of "
+        "active.query_size ({})", config.task.train, pool.size(), active.seed_examples,
+        active.query_size));
+  }
+  std::vector<uint64_t> seeds;
+  for (const std::string& s : SplitItems(active.seeds)) {
+    uint64_t value = 0;
+    if (absl::SimpleAtoi(s, &value)) seeds.push_back(value);
+  }
+  std::vector<Strategy> strategies;
+  for (const std::string& name : SplitItems(active.strategies)) {
+    ASSIGN_OR_RETURN(const Strategy strategy, ParseStrategy(name));
+    strategies.push_back(strategy);
+  }
+
+  const std::string csv_path = (sim_dir / "results.csv").string();
+  auto done = ReadRows(csv_path);
+  if (!fs::exists(csv_path)) RETURN_IF_ERROR(WriteFileAtomic(csv_path, std::string(kCsvHeader) + "\n"));
+  RETURN_IF_ERROR(WriteFileAtomic(
+      (sim_dir / "meta.json").string(),
+      JsonLine()
+          .Add("commit", GitCommit()).Add("hardware", DescribeComputeEnvironment())
+          .Add("train", config.task.train).Add("test", config.task.test)
+          .Add("pool", pool.size()).Add("seed_examples", active.seed_examples)
+          .Add("query_size", active.query_size).Add("rounds", active.rounds)
+          .Add("strategies", active.strategies).Add("seeds", active.seeds)
+          .str() + "\n"));
+  LogInfo(fmt::format("active-learn: pool of {} texts, {} seed labels, {} rounds of {}, "
+                      "strategies {}, seeds {}; results in {}",
+                      pool.size(), active.seed_examples, active.rounds, active.query_size,
+                      active.strategies, active.seeds, csv_path));
+
+  std::vector<SimulationRow> rows;
+  for (uint64_t seed : seeds) {
+    const std::vector<int64_t> seed_set = SeedSet(pool.labels, active.seed_examples, seed);
+    for (Strategy strategy : strategies) {
+      const std::string name(StrategyName(strategy));
+      std::vector<int64_t> labelled = seed_set;
+      for (int round = 0; round <= active.rounds; ++round) {
+        const fs::path round_dir =
+            sim_dir / name / fmt::format("seed-{}", seed) / fmt::format("round-{:02d}", round);
+        const std::string indices_path = (round_dir / "labelled.txt").string();
+        const std::string next_indices_path =
+            (round_dir.parent_path() / fmt::format("round-{:02d}", round + 1) / "labelled.txt")
+                .string();
+        if (fs::exists(indices_path)) {
+          ASSIGN_OR_RETURN(labelled, ReadIndices(indices_path));
+        }
+        const auto previous = done.find({name, seed, round});
+        if (previous != done.end() && (round == active.rounds || fs::exists(next_indices_path))) {
+          rows.push_back(previous->second);
+          continue;  // finished before an interruption
+        }
+        // Train on the labelled set (a fresh folder: an interrupted round starts over).
+        std::error_code ec;
+        fs::remove_all(round_dir, ec);
+        RETURN_IF_ERROR(EnsureWritableDir(round_dir.string(), "run.output_dir"));
+        RETURN_IF_ERROR(WriteFileAtomic(indices_path, IndicesText(labelled)));
+        const std::string train_path = (round_dir / "labelled.tsv").string();
+        RETURN_IF_ERROR(WriteFileAtomic(train_path, LabelledTsv(pool, labelled)));
+        Config round_config = config;
+        round_config.run.output_dir = round_dir.string();
+        round_config.task.train = train_path;
+        round_config.task.valid.clear();
+        round_config.task.format = "tsv";
+        round_config.task.header = "no";
+        round_config.task.label_column = "0";
+        round_config.task.text_columns = "1";
+        round_config.task.max_train_examples = 0;
+        round_config.task.max_valid_examples = 0;
+        LogInfo(fmt::format("active-learn: {} seed {} round {}/{}: training on {} labels", name,
+                            seed, round, active.rounds, labelled.size()));
+        const auto train_start = Clock::now();
+        ASSIGN_OR_RETURN(const StageResult trained,
+                         RunClassifyFrom(round_config, false, run_dir.string()));
+        if (trained.outcome == StageOutcome::kInterrupted) return trained;
+        SimulationRow row;
+        row.strategy = name;
+        row.seed = seed;
+        row.round = round;
+        row.labels = static_cast<int64_t>(labelled.size());
+        row.train_seconds = SecondsSince(train_start);
+        const YAML::Node test = YAML::LoadFile((round_dir / "test_metrics.json").string());
+        row.test_error = test["error_rate"].as<double>();
+        row.test_macro_f1 = test["macro_f1"].as<double>();
+
+        // Query: the strategy picks the next texts from the unlabelled rest of the pool.
+        const auto query_start = Clock::now();
+        if (round < active.rounds) {
+          ASSIGN_OR_RETURN(const ClassifierEnsemble model,
+                           ClassifierEnsemble::Load({(round_dir / "model").string()}, device));
+          SuggestOptions options;
+          options.strategy = strategy;
+          options.k = active.query_size;
+          options.candidates_per_query = active.candidates_per_query;
+          options.seed = seed * 1000003ULL + static_cast<uint64_t>(round);
+          options.batch_size = config.classifier.batch_size;
+          SuggestionCollector collector(model, options);
+          const std::set<int64_t> taken(labelled.begin(), labelled.end());
+          std::vector<std::string> texts, ids;
+          for (int64_t i = 0; i < pool.size(); ++i) {
+            if (taken.count(i) != 0) continue;
+            texts.push_back(pool.texts[i]);
+            ids.push_back(std::to_string(i));
+          }
+          collector.Add(texts, ids);
+          for (const Suggestion& s : collector.Finish()) {
+            int64_t index = 0;
+            if (absl::SimpleAtoi(s.id, &index)) labelled.push_back(index);
+          }
+          std::sort(labelled.begin(), labelled.end());
+          fs::create_directories(fs::path(next_indices_path).parent_path(), ec);
+          RETURN_IF_ERROR(WriteFileAtomic(next_indices_path, IndicesText(labelled)));
+        }
+        row.query_seconds = SecondsSince(query_start);
+        // The round's weights are not needed again; its metrics and labelled set stay.
+        fs::remove_all(round_dir / "classifier", ec);
+        fs::remove(round_dir / "model" / kClassifierWeightsFile, ec);
+        RETURN_IF_ERROR(AppendLine(csv_path, CsvRow(row)));
+        LogInfo(fmt::format("active-learn: {} seed {} round {}: {} labels, test error {:.2f}%",
+                            name, seed, round, row.labels, 100 * row.test_error));
+        rows.push_back(row);
+      }
+    }
+  }
+  const std::string title = fmt::format("Active learning on {} ({} per round)",
+                                        fs::path(config.task.train).filename().string(),
+                                        active.query_size);
+  RETURN_IF_ERROR(WriteFileAtomic((sim_dir / "results.md").string(), SimulationMarkdown(rows)));
+  RETURN_IF_ERROR(
+      WriteFileAtomic((sim_dir / "error_vs_labels.svg").string(), SimulationChart(rows, title)));
+  LogInfo(fmt::format("active-learn: done; {} rows in {}, table {}, chart {}", rows.size(),
+                      csv_path, (sim_dir / "results.md").string(),
+                      (sim_dir / "error_vs_labels.svg").string()));
+  return StageResult{StageOutcome::kCompleted};
+}
+
+namespace {
+
+struct Summary {
+  double mean = 0, min = 0, max = 0;
+  int n = 0;
+};
+
+// (strategy in first-seen order) -> labels -> summary of test error over seeds.
+std::vector<std::pair<std::string, std::map<int64_t, Summary>>> Summarize(
+    const std::vector<SimulationRow>& rows) {
+  std::vector<std::pair<std::string, std::map<int64_t, Summary>>> out;
+  for (const SimulationRow& r : rows) {
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == r.strategy; });
+    if (it == out.end()) {
+      out.push_back({r.strategy, {}});
+      it = out.end() - 1;
+    }
+    Summary& s = it->second[r.labels];
+    s.min = s.n == 0 ? r.test_error : std::min(s.min, r.test_error);
+    s.max = s.n == 0 ? r.test_error : std::max(s.max, r.test_error);
+    s.mean = (s.mean * s.n + r.test_error) / (s.n + 1);
+    ++s.n;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string SimulationMarkdown(const std::vector<SimulationRow>& rows) {
+  const auto summary = Summarize(rows);
+  std::set<int64_t> label_counts;
+  for (const SimulationRow& r : rows) label_counts.insert(r.labels);
+  std::string out = "| labels |";
+  for (const auto& [name, unused] : summary) out += " " + name + " |";
+  out += "\n|---|";
+  for (size_t i = 0; i < summary.size(); ++i) out += "---|";
+  out += "\n";
+  for (int64_t labels : label_counts) {
+    out += fmt::format("| {} |", labels);
+    for (const auto& [name, by_labels] : summary) {
+      const auto it = by_labels.find(labels);
+      out += it == by_labels.end()
+                 ? " |"
+                 : fmt::format(" {:.2f}% ({:.2f}-{:.2f}, n={}) |", 100 * it->second.mean,
+                               100 * it->second.min, 100 * it->second.max, it->second.n);
+    }
+    out += "\n";
+  }
+  return out + "\nTest error: mean over seeds (min-max, number of seeds).\n";
+}
+
+std::string SimulationChart(const std::vector<SimulationRow>& rows, const std::string& title) {
+  LineChart chart;
+  chart.title = title;
+  chart.x_label = "labelled examples";
+  chart.y_label = "test error";
+  chart.y_percent = true;
+  for (const auto& [name, by_labels] : Summarize(rows)) {
+    ChartSeries series{name, {}};
+    for (const auto& [labels, s] : by_labels) {
+      series.points.push_back({static_cast<double>(labels), s.mean, s.min, s.max});
+    }
+    chart.series.push_back(std::move(series));
+  }
+  return RenderSvg(chart);
+}
+
+}  // namespace ulmfit
