@@ -5,16 +5,22 @@
 # 128/512/2 LM on WikiText-2 both ways (configs/wikitext2_small.yaml) for the CPU experiments,
 # and times prediction (bench_predict). The runs share the GPU, in parallel.
 # Set-up: bench/gpu_env.sh; data in build-debs/wikitext2/ and build-debs/trec/.
-# Results go to $OUT (default runs/gpu-trec): logs, metrics, and the small LMs (lm.pt, tokenizer).
+# Runs live in $WORK (default runs/gpu-trec; a rerun continues them); logs, metrics and the small
+# LMs (lm.pt, tokenizer) are copied to $OUT. Each call stops its runs cleanly within $BUDGET s.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-runs/gpu-trec}
-mkdir -p "$OUT"
-exec > >(tee -a "$OUT/gpu_trec.log") 2>&1
-source bench/gpu_env.sh
+script_start=$(date +%s)
+WORK=${WORK:-runs/gpu-trec}     # the runs (kept between calls: a rerun continues them)
+RESULT=${OUT:-$WORK/results}    # what to bring back: logs, metrics, the small LMs
+BUDGET=${BUDGET:-540}           # seconds this call may take; runs stop cleanly before it
+mkdir -p "$WORK" "$RESULT"
+exec > >(tee -a "$RESULT/gpu_trec.log") 2>&1
+OUT=$RESULT source bench/gpu_env.sh
 wt2=build-debs/wikitext2
 trec=build-debs/trec
 start=$(date +%s)
+left=$(( BUDGET - (start - script_start) - 60 ))
+echo "runs may take $left s"
 
 # ulmfit CONFIG NAME [--set ...]: one run into $OUT/NAME, in the background.
 launch() {
@@ -22,10 +28,10 @@ launch() {
   shift 2
   (
     t=$(date +%s)
-    build-gpu/ulmfit --config "$config" --set run.output_dir="$OUT/$name" \
-      --set text.cache_dir="$OUT/cache-$name" --set run.log_every=500 \
+    timeout "$left" build-gpu/ulmfit --config "$config" --set run.output_dir="$WORK/$name" \
+      --set text.cache_dir="$WORK/cache-$name" --set run.log_every=500 --resume \
       --set pretrain.data.train="$wt2/train.txt.gz" --set pretrain.data.valid="$wt2/valid.txt.gz" \
-      "$@" >"$OUT/$name.log" 2>&1
+      "$@" >>"$WORK/$name.log" 2>&1
     echo "$name: exit $? after $(( $(date +%s) - t )) s"
   ) &
 }
@@ -39,17 +45,30 @@ wait
 echo "all runs: $(( $(date +%s) - start )) s"
 
 for name in trec-fwd trec-bwd trec-scratch; do
-  echo "$name test: $(cat "$OUT/$name/test_metrics.json" 2>/dev/null)"
+  echo "$name test: $(cat "$WORK/$name/test_metrics.json" 2>/dev/null)"
 done
-build-gpu/ulmfit evaluate --model "$OUT/trec-fwd" --model "$OUT/trec-bwd" \
-  --data "$trec/test.tsv.gz" --output "$OUT/trec-bidir.json"
-timeout 120 build-gpu/bench_predict --device cuda --model full --docs 4096 --doc-len 300 --batch-size 64
-timeout 120 build-gpu/bench_predict --device cuda --model full --docs 4096 --doc-len 300 --batch-size 256 | tail -1
-timeout 60 build-gpu/bench_predict --model-dir "$OUT/trec-fwd" --data "$trec/test.tsv.gz" --device cuda | tail -2
+if [[ -f $WORK/trec-bwd/model/classifier.pt && -f $WORK/trec-fwd/model/classifier.pt ]]; then
+  build-gpu/ulmfit evaluate --model "$WORK/trec-fwd" --model "$WORK/trec-bwd" \
+    --data "$trec/test.tsv.gz" --output "$WORK/trec-bidir.json"
+  timeout 60 build-gpu/bench_predict --device cuda --model full --docs 4096 --doc-len 300 --batch-size 64
+  timeout 60 build-gpu/bench_predict --device cuda --model full --docs 4096 --doc-len 300 --batch-size 256 | tail -1
+  timeout 60 build-gpu/bench_predict --model-dir "$WORK/trec-fwd/model" --data "$trec/test.tsv.gz" --device cuda | tail -2
+fi
 
-# Keep what comes back small: metrics and logs, and the small LMs for the CPU runs.
+# Bring back the logs and metrics, and the small LMs for the CPU runs.
 for name in trec-fwd trec-bwd trec-scratch wt2-small-fwd wt2-small-bwd; do
-  rm -rf "$OUT/cache-$name" "$OUT/$name"/*/checkpoint* "$OUT/$name"/checkpoint*
-  find "$OUT/$name" -name '*.pt' ! -path '*wt2-small*/pretrain/lm.pt' -delete 2>/dev/null
+  mkdir -p "$RESULT/$name"
+  cp "$WORK/$name.log" "$RESULT/" 2>/dev/null
+  for f in metrics.jsonl test_metrics.json confusion_matrix.csv resolved.yaml; do
+    cp "$WORK/$name/$f" "$RESULT/$name/" 2>/dev/null
+  done
 done
-du -sh "$OUT"
+cp "$WORK/trec-bidir.json" "$RESULT/" 2>/dev/null
+for name in wt2-small-fwd wt2-small-bwd; do
+  if [[ -f $WORK/$name/pretrain/lm.pt ]]; then
+    mkdir -p "$RESULT/$name/pretrain" "$RESULT/$name/tokenizer"
+    cp "$WORK/$name/pretrain/lm.pt" "$RESULT/$name/pretrain/"
+    cp "$WORK/$name/tokenizer/spm.model" "$RESULT/$name/tokenizer/"
+  fi
+done
+du -sh "$RESULT"

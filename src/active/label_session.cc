@@ -275,8 +275,7 @@ absl::StatusOr<int> RunLabelSession(const Config& config, int in_fd, std::FILE* 
       if (tuned.outcome == StageOutcome::kInterrupted) return absl::CancelledError("stopped");
     }
     const fs::path round_dir = label_dir / fmt::format("round-{:03d}", retrain_round + 1);
-    std::error_code ec;
-    fs::remove_all(round_dir, ec);
+    RemoveTree(round_dir.string());
     round_config.run.output_dir = round_dir.string();
     round_config.task.format = "tsv";
     round_config.task.header = "no";
@@ -287,7 +286,7 @@ absl::StatusOr<int> RunLabelSession(const Config& config, int in_fd, std::FILE* 
     ASSIGN_OR_RETURN(const StageResult trained,
                      RunClassifyFrom(round_config, false, run_dir.string()));
     if (trained.outcome == StageOutcome::kInterrupted) return absl::CancelledError("stopped");
-    fs::remove_all(round_dir / "classifier", ec);  // checkpoints; model/ is what is used
+    RemoveTree((round_dir / "classifier").string());  // checkpoints; model/ is what is used
     ++retrain_round;
     valid_accuracy = BestValidAccuracy(round_dir);
     fmt::print(out, "retrained on {} labels: validation accuracy {:.3f}\n", labelled.count,

@@ -212,7 +212,7 @@ absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
         }
         // Train on the labelled set (a fresh folder: an interrupted round starts over).
         std::error_code ec;
-        fs::remove_all(round_dir, ec);
+        RemoveTree(round_dir.string());
         RETURN_IF_ERROR(EnsureWritableDir(round_dir.string(), "run.output_dir"));
         RETURN_IF_ERROR(WriteFileAtomic(indices_path, IndicesText(labelled)));
         const std::string train_path = (round_dir / "labelled.tsv").string();
@@ -273,7 +273,7 @@ absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
         }
         row.query_seconds = SecondsSince(query_start);
         // The round's weights are not needed again; its metrics and labelled set stay.
-        fs::remove_all(round_dir / "classifier", ec);
+        RemoveTree((round_dir / "classifier").string());
         fs::remove(round_dir / "model" / kClassifierWeightsFile, ec);
         RETURN_IF_ERROR(AppendLine(csv_path, CsvRow(row)));
         LogInfo(fmt::format("active-learn: {} seed {} round {}: {} labels, test error {:.2f}%",

@@ -26,20 +26,6 @@ std::string CompleteCheckpointDir(const std::string& dir) {
   return "";
 }
 
-// Deletes a checkpoint directory (flat: files only). Plain POSIX calls rather than
-// std::filesystem::remove_all, which crashed here when built against a pip libtorch 2.11
-// (seen on the GPU machine; the cause was not pinned down).
-void RemoveCheckpointDir(const std::string& dir) {
-  if (DIR* handle = ::opendir(dir.c_str())) {
-    while (const dirent* entry = ::readdir(handle)) {
-      const std::string name = entry->d_name;
-      if (name != "." && name != "..") ::unlink((dir + "/" + name).c_str());
-    }
-    ::closedir(handle);
-  }
-  ::rmdir(dir.c_str());
-}
-
 torch::Generator CpuGenerator() { return at::detail::getDefaultCPUGenerator(); }
 
 }  // namespace
@@ -110,7 +96,7 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
                             const TrainingState& state) {
   const std::string tmp = TmpDir(dir);
   std::error_code ec;
-  RemoveCheckpointDir(tmp);
+  RemoveTree(tmp);
   fs::create_directories(tmp, ec);
   if (ec) return absl::InternalError(fmt::format("{}: cannot create: {}", tmp, ec.message()));
 
@@ -142,12 +128,12 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
   RETURN_IF_ERROR(WriteFileAtomic((fs::path(tmp) / "state.json").string(), json));
 
   // Swap: dir -> dir.old, tmp -> dir, drop dir.old. A crash in between leaves dir.old complete.
-  RemoveCheckpointDir(OldDir(dir));
+  RemoveTree(OldDir(dir));
   if (fs::exists(dir)) fs::rename(dir, OldDir(dir), ec);
   if (ec) return absl::InternalError(fmt::format("{}: {}", dir, ec.message()));
   fs::rename(tmp, dir, ec);
   if (ec) return absl::InternalError(fmt::format("{}: {}", dir, ec.message()));
-  RemoveCheckpointDir(OldDir(dir));
+  RemoveTree(OldDir(dir));
   return absl::OkStatus();
 }
 

@@ -1,6 +1,8 @@
 #include "util/files.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -68,6 +70,23 @@ absl::Status AppendLine(const std::string& path, const std::string& line) {
     return absl::InternalError(fmt::format("{}: short write (disk full?)", path));
   }
   return absl::OkStatus();
+}
+
+void RemoveTree(const std::string& path) {
+  struct stat info {};
+  if (::lstat(path.c_str(), &info) != 0) return;
+  if (S_ISDIR(info.st_mode)) {
+    if (DIR* handle = ::opendir(path.c_str())) {
+      while (const dirent* entry = ::readdir(handle)) {
+        const std::string name = entry->d_name;
+        if (name != "." && name != "..") RemoveTree(path + "/" + name);
+      }
+      ::closedir(handle);
+    }
+    ::rmdir(path.c_str());
+  } else {
+    ::unlink(path.c_str());
+  }
 }
 
 }  // namespace ulmfit
