@@ -34,14 +34,16 @@ launch() {
       "$@" >>"$WORK/$name.log" 2>&1
     echo "$name: exit $? after $(( $(date +%s) - t )) s"
   ) &
+  pids+=($!)
 }
+pids=()
 trec_data=(--set task.train="$trec/train.tsv.gz" --set task.test="$trec/test.tsv.gz")
 launch configs/trec.yaml trec-fwd "${trec_data[@]}"
 launch configs/trec.yaml trec-bwd "${trec_data[@]}" --set model.backwards=true
 launch configs/trec.yaml trec-scratch "${trec_data[@]}" --set finetune.pretrained=none
 launch configs/wikitext2_small.yaml wt2-small-fwd
 launch configs/wikitext2_small.yaml wt2-small-bwd --set model.backwards=true
-wait
+wait "${pids[@]}"  # (a bare `wait` would also wait for the tee above, forever)
 echo "all runs: $(( $(date +%s) - start )) s"
 
 for name in trec-fwd trec-bwd trec-scratch; do
@@ -55,20 +57,21 @@ if [[ -f $WORK/trec-bwd/model/classifier.pt && -f $WORK/trec-fwd/model/classifie
   timeout 60 build-gpu/bench_predict --model-dir "$WORK/trec-fwd/model" --data "$trec/test.tsv.gz" --device cuda | tail -2
 fi
 
-# Bring back the logs and metrics, and the small LMs for the CPU runs.
+# Bring back the logs and metrics (one archive: the device tool returns a few files of a few MB),
+# and the small LMs for the CPU runs in 5 MB pieces (cat lm.tgz.* | tar xzf -).
+pack=$(mktemp -d)
 for name in trec-fwd trec-bwd trec-scratch wt2-small-fwd wt2-small-bwd; do
-  mkdir -p "$RESULT/$name"
-  cp "$WORK/$name.log" "$RESULT/" 2>/dev/null
+  mkdir -p "$pack/$name"
+  cp "$WORK/$name.log" "$pack/" 2>/dev/null
   for f in metrics.jsonl test_metrics.json confusion_matrix.csv resolved.yaml; do
-    cp "$WORK/$name/$f" "$RESULT/$name/" 2>/dev/null
+    cp "$WORK/$name/$f" "$pack/$name/" 2>/dev/null
   done
 done
-cp "$WORK/trec-bidir.json" "$RESULT/" 2>/dev/null
+cp "$WORK/trec-bidir.json" "$pack/" 2>/dev/null
+tar czf "$RESULT/metrics.tgz" -C "$pack" .
+lms=()
 for name in wt2-small-fwd wt2-small-bwd; do
-  if [[ -f $WORK/$name/pretrain/lm.pt ]]; then
-    mkdir -p "$RESULT/$name/pretrain" "$RESULT/$name/tokenizer"
-    cp "$WORK/$name/pretrain/lm.pt" "$RESULT/$name/pretrain/"
-    cp "$WORK/$name/tokenizer/spm.model" "$RESULT/$name/tokenizer/"
-  fi
+  [[ -f $WORK/$name/pretrain/lm.pt ]] && lms+=("$name/pretrain/lm.pt" "$name/tokenizer")
 done
+[[ ${#lms[@]} -gt 0 ]] && tar cf - -C "$WORK" "${lms[@]}" | gzip -1 | split -b 5000000 - "$RESULT/lm.tgz."
 du -sh "$RESULT"

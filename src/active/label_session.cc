@@ -148,7 +148,8 @@ std::set<int64_t> ReadSkipped(const std::string& path) {
   return skipped;
 }
 
-// The validation accuracy of a classifier run's best epoch (from metrics.jsonl), or -1.
+// The validation accuracy of a classifier run's best epoch (from metrics.jsonl), or -1 when there
+// is none (too few labels to hold any out: the validation loss is then 0).
 double BestValidAccuracy(const fs::path& run_dir) {
   std::ifstream in(run_dir / "metrics.jsonl");
   double best = -1;
@@ -156,7 +157,9 @@ double BestValidAccuracy(const fs::path& run_dir) {
     if (line.find("\"event\": \"epoch\"") == std::string::npos) continue;
     try {
       const YAML::Node node = YAML::Load(line);
-      if (node["valid_acc"]) best = std::max(best, node["valid_acc"].as<double>());
+      if (node["valid_acc"] && node["valid_loss"] && node["valid_loss"].as<double>() > 0) {
+        best = std::max(best, node["valid_acc"].as<double>());
+      }
     } catch (const YAML::Exception&) {
     }
   }
@@ -289,8 +292,13 @@ absl::StatusOr<int> RunLabelSession(const Config& config, int in_fd, std::FILE* 
     RemoveTree((round_dir / "classifier").string());  // checkpoints; model/ is what is used
     ++retrain_round;
     valid_accuracy = BestValidAccuracy(round_dir);
-    fmt::print(out, "retrained on {} labels: validation accuracy {:.3f}\n", labelled.count,
-               valid_accuracy);
+    if (valid_accuracy >= 0) {
+      fmt::print(out, "retrained on {} labels: validation accuracy {:.3f}\n", labelled.count,
+                 valid_accuracy);
+    } else {
+      fmt::print(out, "retrained on {} labels (too few to hold out a validation split)\n",
+                 labelled.count);
+    }
     return refill();
   };
 
