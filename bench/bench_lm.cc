@@ -20,17 +20,18 @@
 #include <string>
 #include <vector>
 
-#if __has_include(<cuda_runtime_api.h>) && __has_include(<c10/cuda/CUDACachingAllocator.h>)
-#include <c10/cuda/CUDACachingAllocator.h>
-#define ULMFIT_BENCH_CUDA_STATS 1
-#endif
 
+#include "bench_util.h"
 #include "model/awd_lstm.h"
 #include "model/lstm_layer.h"
 #include "util/cpu_env.h"
 
 namespace ulmfit {
 namespace {
+using bench::CudaPeakMb;
+using bench::MaxRssMb;
+using bench::ResetCudaPeak;
+using bench::Sync;
 
 struct Flags {
   std::string device = "cpu";
@@ -50,10 +51,6 @@ struct ModelShape {
 };
 
 using Clock = std::chrono::steady_clock;
-
-void Sync(const torch::Device& device) {
-  if (device.is_cuda()) torch::cuda::synchronize();
-}
 
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -92,35 +89,6 @@ Usage ProcessUsage() {
   getrusage(RUSAGE_SELF, &u);
   auto sec = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec * 1e-6; };
   return {sec(u.ru_utime) + sec(u.ru_stime), static_cast<double>(u.ru_minflt)};
-}
-
-double MaxRssMb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024.0;  // Linux reports KiB
-}
-
-#ifdef ULMFIT_BENCH_CUDA_STATS
-// A bare "cuda" device has no index: the allocator stats want one.
-int CudaIndex(const torch::Device& device) { return device.has_index() ? device.index() : 0; }
-#endif
-
-void ResetCudaPeak(const torch::Device& device) {
-#ifdef ULMFIT_BENCH_CUDA_STATS
-  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(CudaIndex(device));
-#endif
-}
-
-std::string CudaPeakMb(const torch::Device& device) {
-#ifdef ULMFIT_BENCH_CUDA_STATS
-  if (device.is_cuda()) {
-    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(CudaIndex(device));
-    char buf[32];
-    std::snprintf(buf, sizeof(buf), "%.0f", stats.allocated_bytes[0].peak / 1048576.0);  // AGGREGATE
-    return buf;
-  }
-#endif
-  return "-";
 }
 
 void BenchModel(const ModelShape& shape, const Flags& flags, const torch::Device& device,

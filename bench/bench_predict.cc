@@ -10,7 +10,6 @@
 // on random token documents whose lengths are uniform in [L/2, 3L/2] (IMDb reviews average about
 // 300 SentencePiece pieces; TREC questions about 15). The second form times a trained model
 // directory end to end on the first N texts of a labelled file, rules and tokenization included.
-#include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -20,11 +19,8 @@
 #include <string>
 #include <vector>
 
-#if __has_include(<cuda_runtime_api.h>) && __has_include(<c10/cuda/CUDACachingAllocator.h>)
-#include <c10/cuda/CUDACachingAllocator.h>
-#define ULMFIT_BENCH_CUDA_STATS 1
-#endif
 
+#include "bench_util.h"
 #include "config/config.h"
 #include "data/clas_batcher.h"
 #include "data/labeled_data.h"
@@ -36,6 +32,9 @@
 
 namespace ulmfit {
 namespace {
+using bench::CudaPeakMb;
+using bench::MaxRssMb;
+using bench::Sync;
 
 struct Flags {
   std::string device = "cpu";
@@ -51,30 +50,6 @@ struct Flags {
 };
 
 using Clock = std::chrono::steady_clock;
-
-double MaxRssMb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024.0;  // Linux reports KiB
-}
-
-std::string CudaPeakMb(const torch::Device& device) {
-#ifdef ULMFIT_BENCH_CUDA_STATS
-  if (device.is_cuda()) {
-    const int index = device.has_index() ? device.index() : 0;
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
-    char buf[32];
-    std::snprintf(buf, sizeof(buf), "%.0f", stats.allocated_bytes[0].peak / 1048576.0);
-    return buf;
-  }
-#endif
-  (void)device;
-  return "-";
-}
-
-void Sync(const torch::Device& device) {
-  if (device.is_cuda()) torch::cuda::synchronize();
-}
 
 void PrintRow(const std::string& what, const torch::Device& device, int64_t docs,
               int64_t tokens, double seconds, int batch_size) {

@@ -156,6 +156,27 @@ TEST(PipelineTest, NoPretrainingBaselineSkipsStageOne) {
   EXPECT_TRUE(fs::exists(dir / "scratch" / "tokenizer" / "spm.model"));
   EXPECT_TRUE(fs::exists(dir / "scratch" / "model" / "classifier.pt"));
   EXPECT_NE(Read(dir / "err").find("random weights"), std::string::npos);
+
+  // Run again: every stage is done and skipped. Change a classifier key: only stage 3 is stale
+  // and runs again, and the log says which setting changed.
+  const std::vector<std::string> args = {"--config", (dir / "scratch.yaml").string(), "--set",
+                                         "finetune.pretrained=none", "--set", "finetune.epochs=1",
+                                         "--set", "finetune.frozen_epochs=0"};
+  ASSERT_EQ(RunCli(args, dir / "out", dir / "err2"), 0) << Read(dir / "err2");
+  EXPECT_NE(Read(dir / "err2").find("classify: "), std::string::npos);
+  EXPECT_EQ(Read(dir / "err2").find("training this stage again"), std::string::npos)
+      << Read(dir / "err2");
+  EXPECT_EQ(Read(dir / "err2").find("classify ep 1/"), std::string::npos) << Read(dir / "err2");
+  std::vector<std::string> changed = args;
+  changed.insert(changed.end(), {"--set", "classifier.phase_epochs=1,1,1,3"});
+  ASSERT_EQ(RunCli(changed, dir / "out", dir / "err3"), 0) << Read(dir / "err3");
+  const std::string err3 = Read(dir / "err3");
+  EXPECT_NE(err3.find("finetune: "), std::string::npos);
+  EXPECT_NE(err3.find("stage already complete"), std::string::npos) << err3;
+  EXPECT_NE(err3.find("classify: the settings changed"), std::string::npos) << err3;
+  EXPECT_NE(err3.find("phase_epochs"), std::string::npos) << err3;
+  EXPECT_NE(err3.find("classify ep 6/6"), std::string::npos) << err3;
+  EXPECT_TRUE(fs::exists(dir / "scratch" / "model" / "classifier.pt"));
 }
 
 }  // namespace

@@ -34,10 +34,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 std::vector<std::string> SplitItems(const std::string& list) {
   std::vector<std::string> items;
   for (absl::string_view item : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
@@ -227,6 +223,9 @@ absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
         round_config.task.text_columns = "1";
         round_config.task.max_train_examples = 0;
         round_config.task.max_valid_examples = 0;
+        if (active.max_test_examples > 0) {
+          round_config.task.max_test_examples = active.max_test_examples;
+        }
         LogInfo(fmt::format("active-learn: {} seed {} round {}/{}: training on {} labels", name,
                             seed, round, active.rounds, labelled.size()));
         const auto train_start = Clock::now();
@@ -282,8 +281,12 @@ absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
       }
     }
   }
-  const std::string title = fmt::format("Active learning on {} ({} per round)",
-                                        fs::path(config.task.train).filename().string(),
+  // Named after the data set's folder (data/trec/train.tsv.gz -> trec), else the file.
+  const fs::path train_path(config.task.train);
+  const std::string data_name = train_path.has_parent_path()
+                                    ? train_path.parent_path().filename().string()
+                                    : train_path.filename().string();
+  const std::string title = fmt::format("Active learning on {} ({} labels per round)", data_name,
                                         active.query_size);
   RETURN_IF_ERROR(WriteFileAtomic((sim_dir / "results.md").string(), SimulationMarkdown(rows)));
   RETURN_IF_ERROR(

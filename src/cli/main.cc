@@ -130,18 +130,25 @@ std::string ParseFlags(int argc, char** argv, Flags* flags) {
 
 // The pipeline (`ulmfit --config ...`), or with `active_learn` stages 1 and 2 followed by the
 // active-learning simulation (`ulmfit active-learn --config ...`).
+// Parses the flags and loads the config they name; false (after printing why) on a usage or
+// configuration error.
+bool FlagsAndConfig(int argc, char** argv, Flags* flags, absl::StatusOr<ulmfit::Config>* config) {
+  if (const std::string error = ParseFlags(argc, argv, flags); !error.empty()) {
+    std::fprintf(stderr, "ulmfit: %s\n\n%s", error.c_str(), kUsage);
+    return false;
+  }
+  *config = ulmfit::LoadConfig(flags->config_path, flags->overrides);
+  if (!config->ok()) {
+    std::fprintf(stderr, "ulmfit: %s\n", std::string(config->status().message()).c_str());
+    return false;
+  }
+  return true;
+}
+
 int Run(int argc, char** argv, bool active_learn) {
   Flags flags;
-  if (const std::string error = ParseFlags(argc, argv, &flags); !error.empty()) {
-    std::fprintf(stderr, "ulmfit: %s\n\n%s", error.c_str(), kUsage);
-    return kExitUsage;
-  }
-  const absl::StatusOr<ulmfit::Config> config =
-      ulmfit::LoadConfig(flags.config_path, flags.overrides);
-  if (!config.ok()) {
-    std::fprintf(stderr, "ulmfit: %s\n", std::string(config.status().message()).c_str());
-    return kExitUsage;
-  }
+  absl::StatusOr<ulmfit::Config> config;
+  if (!FlagsAndConfig(argc, argv, &flags, &config)) return kExitUsage;
   const std::string resolved = ulmfit::ConfigToYaml(*config);
   if (flags.print_config) {
     std::fputs(resolved.c_str(), stdout);
@@ -198,16 +205,8 @@ int Run(int argc, char** argv, bool active_learn) {
 // ulmfit label --config FILE [--set KEY=VALUE ...]
 int Label(int argc, char** argv) {
   Flags flags;
-  if (const std::string error = ParseFlags(argc, argv, &flags); !error.empty()) {
-    std::fprintf(stderr, "ulmfit label: %s\n\n%s", error.c_str(), kUsage);
-    return kExitUsage;
-  }
-  const absl::StatusOr<ulmfit::Config> config =
-      ulmfit::LoadConfig(flags.config_path, flags.overrides);
-  if (!config.ok()) {
-    std::fprintf(stderr, "ulmfit: %s\n", std::string(config.status().message()).c_str());
-    return kExitUsage;
-  }
+  absl::StatusOr<ulmfit::Config> config;
+  if (!FlagsAndConfig(argc, argv, &flags, &config)) return kExitUsage;
   ulmfit::ConfigureThreads(config->run.threads);
   ulmfit::InstallStopSignalHandlers();
   const absl::StatusOr<int> code = ulmfit::RunLabelSession(*config, STDIN_FILENO, stdout);

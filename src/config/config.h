@@ -193,6 +193,8 @@ struct ActiveConfig {
   std::string strategies = "random,least_confidence,margin,entropy,diverse";
   std::string seeds = "1,2,3";       // one simulation per seed and strategy
   int64_t max_pool = 0;              // a seeded sample of the pool; 0 = all of task.train
+  int64_t max_test_examples = 0;     // test each round on a seeded sample; 0 = as task.test
+                                     // (task.max_test_examples)
 };
 
 struct Config {

@@ -198,6 +198,7 @@ void VisitFields(ActiveConfig& c, V& v) {
   v("strategies", c.strategies);
   v("seeds", c.seeds);
   v("max_pool", c.max_pool);
+  v("max_test_examples", c.max_test_examples);
 }
 
 template <typename V>
@@ -1131,6 +1132,7 @@ absl::Status ValidateConfig(const Config& config) {
   check.AtLeast("active.seed_examples", active.seed_examples, 2);
   check.AtLeast("active.rounds", active.rounds, 1);
   check.AtLeast<int64_t>("active.max_pool", active.max_pool, 0);
+  check.AtLeast<int64_t>("active.max_test_examples", active.max_test_examples, 0);
   return check.Result();
 }
 

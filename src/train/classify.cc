@@ -29,10 +29,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 // Higher is better for every selectable metric (loss is negated).
 double SelectionScore(const ClassificationMetrics& m, const std::string& metric) {
   if (metric == "loss") return -m.loss;
@@ -60,7 +56,10 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
   const fs::path model_dir = run_dir / "model";
   const std::string exported = (model_dir / kClassifierWeightsFile).string();
   RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
-  if (StageAlreadyDone("classify", exported)) return StageResult{StageOutcome::kSkipped};
+  if (StageAlreadyDone(config, "classify", exported, {stage_dir.string(), model_dir.string()})) {
+    return StageResult{StageOutcome::kSkipped};
+  }
+  RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
   const std::string lm_weights = (fs::path(lm_run_dir) / "finetune" / "lm.pt").string();
   if (!fs::exists(lm_weights)) {
     return absl::FailedPreconditionError(fmt::format(
@@ -282,6 +281,7 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
   fs::copy_file(tokenizer_path, model_dir / "spm.model", fs::copy_options::overwrite_existing);
   RETURN_IF_ERROR(labels.Save((model_dir / "labels.txt").string()));
   RETURN_IF_ERROR(SaveModuleWeights(*model, exported));
+  RETURN_IF_ERROR(MarkStageDone(config, "classify", exported));
   LogInfo(fmt::format("classify: best epoch {} by {}; model exported to {}", best_epoch,
                       clas.select_metric, model_dir.string()));
 

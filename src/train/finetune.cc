@@ -121,7 +121,10 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
   const fs::path stage_dir = run_dir / "finetune";
   const std::string final_weights = (stage_dir / "lm.pt").string();
   RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
-  if (StageAlreadyDone("finetune", final_weights)) return StageResult{StageOutcome::kSkipped};
+  if (StageAlreadyDone(config, "finetune", final_weights, {stage_dir.string()})) {
+    return StageResult{StageOutcome::kSkipped};
+  }
+  RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
   ASSIGN_OR_RETURN(const PretrainedSource source, FindPretrained(config));
   ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.run.device));
   torch::manual_seed(config.run.seed + 1);
@@ -254,6 +257,7 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
     if (result.outcome != StageOutcome::kCompleted) return result;
   }
   RETURN_IF_ERROR(SaveModuleWeights(*model, final_weights));
+  RETURN_IF_ERROR(MarkStageDone(config, "finetune", final_weights));
   LogInfo(fmt::format("finetune: done; fine-tuned language model saved to {}", final_weights));
   return result;
 }

@@ -21,10 +21,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 torch::optim::AdamWOptions& GroupOptions(torch::optim::Optimizer& optimizer, size_t group) {
   return static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[group].options());
 }

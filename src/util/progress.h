@@ -9,6 +9,10 @@ namespace ulmfit {
 
 // "1h02m", "3m05s", "12s".
 std::string FormatDuration(double seconds);
+// Seconds elapsed since `start` on the steady clock.
+inline double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 // "41.2k", "1.3M".
 std::string FormatCount(double value);
 
