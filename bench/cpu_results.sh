@@ -34,7 +34,7 @@ for step in "${steps[@]}"; do
     trec-al) timed trec-al "$bin" active-learn --config configs/trec_small.yaml ;;
     imdb-al)
       timed imdb-al "$bin" active-learn --config configs/imdb_small.yaml \
-        --set active.max_test_examples=500 --set classifier.phase_epochs=1,1,3 ;;
+        --set classifier.phase_epochs=1,1,3 ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
   esac
 done
