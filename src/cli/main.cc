@@ -305,6 +305,15 @@ class TextLines {
   double size_ = 0;
 };
 
+// {"label": p, ...} for one text's class probabilities (predict and suggest JSON lines).
+std::string ProbsJson(const std::vector<std::string>& names, const std::vector<float>& probs) {
+  std::string json;
+  for (size_t c = 0; c < names.size(); ++c) {
+    json += fmt::format("{}{}: {:.6f}", c ? ", " : "", ulmfit::JsonQuote(names[c]), probs[c]);
+  }
+  return "{" + json + "}";
+}
+
 // A CSV field, quoted when it needs to be.
 std::string CsvField(const std::string& value) {
   if (value.find_first_of(",\"\n\r") == std::string::npos) return value;
@@ -358,13 +367,8 @@ int Predict(const std::vector<std::string>& args) {
         for (float p : out.probs[i]) line += fmt::format(",{:.6f}", p);
         std::printf("%s\n", line.c_str());
       } else {
-        std::string probs;
-        for (size_t c = 0; c < names.size(); ++c) {
-          probs += fmt::format("{}{}: {:.6f}", c ? ", " : "", ulmfit::JsonQuote(names[c]),
-                               out.probs[i][c]);
-        }
-        std::printf("{\"label\": %s, \"probs\": {%s}}\n", ulmfit::JsonQuote(label).c_str(),
-                    probs.c_str());
+        std::printf("{\"label\": %s, \"probs\": %s}\n", ulmfit::JsonQuote(label).c_str(),
+                    ProbsJson(names, out.probs[i]).c_str());
       }
     }
     std::fflush(stdout);
@@ -529,15 +533,11 @@ int Suggest(const std::vector<std::string>& args) {
       for (float p : s.probs) out += fmt::format(",{:.6f}", p);
       out += "," + CsvField(s.text) + "\n";
     } else {
-      std::string probs;
-      for (size_t c = 0; c < names.size(); ++c) {
-        probs += fmt::format("{}{}: {:.6f}", c ? ", " : "", ulmfit::JsonQuote(names[c]),
-                             s.probs[c]);
-      }
       out += fmt::format("{{\"rank\": {}, \"id\": {}, \"score\": {:.6f}, \"label\": {}, "
-                         "\"probs\": {{{}}}, \"text\": {}}}\n",
+                         "\"probs\": {}, \"text\": {}}}\n",
                          r + 1, ulmfit::JsonQuote(s.id), s.score,
-                         ulmfit::JsonQuote(names[s.predicted]), probs, ulmfit::JsonQuote(s.text));
+                         ulmfit::JsonQuote(names[s.predicted]), ProbsJson(names, s.probs),
+                         ulmfit::JsonQuote(s.text));
     }
   }
   ulmfit::LogInfo(fmt::format("suggest: {} of {} texts chosen by {}", chosen.size(),
