@@ -17,9 +17,11 @@ void SuggestionCollector::Add(const std::vector<std::string>& texts,
   if (texts.empty()) return;
   const bool diverse = options_.strategy == Strategy::kDiverse;
   const ClassifierEvaluation out = model_.Predict(texts, options_.batch_size, diverse);
+  std::vector<double> scores(texts.size());
   for (size_t i = 0; i < texts.size(); ++i) {
     const int64_t index = seen_ + static_cast<int64_t>(i);
-    keeper_.Offer(index, UncertaintyScore(options_.strategy, out.probs[i], options_.seed, index));
+    scores[i] = UncertaintyScore(options_.strategy, out.probs[i], options_.seed, index);
+    keeper_.Offer(index, scores[i]);
   }
   // Keep the details of this chunk's texts that made the cut; drop the evicted ones.
   std::unordered_set<int64_t> still_kept;
@@ -41,7 +43,7 @@ void SuggestionCollector::Add(const std::vector<std::string>& texts,
     s.text = texts[i];
     s.predicted = out.predicted[i];
     s.probs = out.probs[i];
-    s.score = UncertaintyScore(options_.strategy, s.probs, options_.seed, index);
+    s.score = scores[i];
     kept_[index] = std::move(s);
     if (diverse) features_[index] = out.features[i];
   }
