@@ -6,7 +6,11 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config libtorch-dev libsentencepiece-dev libabsl-dev
           libyaml-cpp-dev libgtest-dev libfmt-dev zlib1g-dev
           # Without OpenBLAS, libtorch falls back to the reference BLAS: ~13x slower matmuls.
-          libopenblas0-pthread)
+          libopenblas0-pthread
+          # The fastText baseline of bench/ (and the smoke test of its experiment drivers).
+          fasttext
+          # /usr/bin/time, for the peak memory that bench/speed.sh reports.
+          time)
 if [[ "${1:-}" == "--with-npm" ]] && ! command -v npm >/dev/null 2>&1; then
   packages+=(npm)
 fi

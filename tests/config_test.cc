@@ -233,8 +233,15 @@ TEST_F(ConfigTest, StageRules) {
   EXPECT_EQ(LoadError("task:\n  train: imdb/train\n"),
             Path("x.yaml") +
                 ":2:3: task.train needs a pretrained language model: set pretrain.data.train to "
-                "pretrain one, or finetune.pretrained to a run directory that has "
-                "pretrain/lm.pt");
+                "pretrain one, finetune.pretrained to a run directory that has "
+                "pretrain/lm.pt, or classifier.language_model to one that has finetune/lm.pt");
+  // A classifier on another run's fine-tuned LM needs neither.
+  EXPECT_TRUE(LoadConfigFromString(
+                  "task:\n  train: imdb/train\nclassifier:\n  language_model: runs/lm\n",
+                  "x.yaml").ok());
+  EXPECT_TRUE(LoadConfigFromString("task:\n  train: t.tsv\n  valid_fraction: 0\n"
+                                   "classifier:\n  language_model: runs/lm\n  "
+                                   "min_steps_per_epoch: 50\n", "x.yaml").ok());
   absl::StatusOr<Config> config = LoadConfigFromString(
       "task:\n  train: imdb/train\nfinetune:\n  pretrained: runs/wt103\n", "x.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
@@ -602,7 +609,7 @@ TEST_F(ConfigTest, StageSectionRangeChecks) {
   EXPECT_TRUE(Contains(error("task:\n  header: true\n"),
                        ":5:3: task.header must be one of auto, yes, no, got 'true'"));
   EXPECT_TRUE(Contains(error("task:\n  valid_fraction: 0.6\n"),
-                       ":5:3: task.valid_fraction must be in (0, 0.5], got 0.6"));
+                       ":5:3: task.valid_fraction must be in [0, 0.5], got 0.6"));
   EXPECT_TRUE(Contains(error("task:\n  max_train_examples: -1\n"),
                        ":5:3: task.max_train_examples must be >= 0, got -1"));
   EXPECT_TRUE(Contains(error("task:\n  label_column: ''\n"),

@@ -82,6 +82,34 @@ TEST(PipelineTest, ThreeStagesThenPredictInInputOrderAndEvaluate) {
                 dir / "odd.out", dir / "odd.err"),
             1);
   EXPECT_NE(Read(dir / "odd.err").find("VEHICLE"), std::string::npos) << Read(dir / "odd.err");
+
+  // A second classifier on this run's fine-tuned LM (classifier.language_model): stages 1 and
+  // 2 are not run again. With no validation data every label trains and the last epoch is
+  // kept; classifier.min_steps_per_epoch repeats the 160 examples (10 batches) to 25 steps.
+  const fs::path second = dir / "second";
+  ASSERT_EQ(RunCli({"--config", (dir / "run.yaml").string(), "--set",
+                    "run.output_dir=" + second.string(), "--set",
+                    "classifier.language_model=" + (dir / "run").string(), "--set",
+                    "task.valid_fraction=0", "--set", "classifier.min_steps_per_epoch=25",
+                    "--set", "classifier.phase_epochs=1,1,1,2"},
+                   dir / "second.out", dir / "second.err"),
+            0)
+      << Read(dir / "second.err");
+  EXPECT_FALSE(fs::exists(second / "pretrain"));
+  EXPECT_FALSE(fs::exists(second / "finetune"));
+  EXPECT_TRUE(fs::exists(second / "model" / "classifier.pt"));
+  std::istringstream metrics(Read(second / "metrics.jsonl"));
+  int epochs = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    if (line.find("\"event\": \"epoch\"") == std::string::npos) continue;
+    ++epochs;
+    EXPECT_NE(line.find("\"steps\": 25,"), std::string::npos) << line;
+    EXPECT_EQ(line.find("valid_loss"), std::string::npos) << line;
+  }
+  EXPECT_EQ(epochs, 5);
+  EXPECT_NE(Read(second / "classifier" / "best.json").find("\"epoch\": 5, \"metric\": \"last_epoch\""),
+            std::string::npos);
+  EXPECT_GT(JsonNumber(Read(second / "test_metrics.json"), "accuracy"), 0.7);
 }
 
 // The paper's bidirectional classifier: a backward run (model.backwards) trained end to end,

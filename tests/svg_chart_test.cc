@@ -51,5 +51,28 @@ TEST(SvgChart, EmptyChartIsStillAValidDocument) {
   EXPECT_EQ(Count(svg, "<polyline"), 0);
 }
 
+// Bars: one per variant, widths proportional to the values, a whisker only where the seeds
+// spread, names escaped.
+TEST(SvgChart, BarsScaleWithValuesAndShowTheSpread) {
+  BarChart chart;
+  chart.title = "ablations";
+  chart.value_label = "test error";
+  chart.percent = true;
+  chart.bars = {{"full <recipe>", 0.1, 0.09, 0.12}, {"no pretraining", 0.2, 0, 0}};
+  const std::string svg = RenderBarSvg(chart);
+  EXPECT_EQ(svg.rfind("<svg ", 0), 0u);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+  EXPECT_NE(svg.find("full &lt;recipe&gt;"), std::string::npos);
+  EXPECT_EQ(Count(svg, "<rect x="), 2);
+  EXPECT_EQ(Count(svg, "stroke=\"#000\""), 1);  // only the first bar has a spread
+  auto width = [&](size_t from) {
+    const size_t at = svg.find("width=\"", svg.find("<rect x=", from)) + 7;
+    return std::stod(svg.substr(at));
+  };
+  const size_t second = svg.find("no pretraining");
+  EXPECT_NEAR(width(second), 2 * width(0), 0.2);
+  EXPECT_NE(svg.find(">20%<"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ulmfit

@@ -270,7 +270,7 @@ absl::StatusOr<int> RunLabelSession(const Config& config, int in_fd, std::FILE* 
     fmt::print(out, "\nretraining the classifier on {} labels ...\n", labelled.count);
     std::fflush(out);
     Config round_config = config;
-    if (!fs::exists(run_dir / "finetune" / "lm.pt")) {
+    if (!fs::exists(fs::path(LanguageModelRun(config)) / "finetune" / "lm.pt")) {
       // Stage 2 once, on the pool's text (and the labelled texts), before the first retraining.
       if (round_config.task.unlabeled.empty()) round_config.task.unlabeled = active.pool;
       round_config.task.test.clear();
@@ -287,7 +287,7 @@ absl::StatusOr<int> RunLabelSession(const Config& config, int in_fd, std::FILE* 
     round_config.task.valid.clear();
     round_config.task.test.clear();
     ASSIGN_OR_RETURN(const StageResult trained,
-                     RunClassifyFrom(round_config, false, run_dir.string()));
+                     RunClassifyFrom(round_config, false, LanguageModelRun(config)));
     if (trained.outcome == StageOutcome::kInterrupted) return absl::CancelledError("stopped");
     RemoveTree((round_dir / "classifier").string());  // checkpoints; model/ is what is used
     ++retrain_round;

@@ -230,7 +230,7 @@ absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
                             seed, round, active.rounds, labelled.size()));
         const auto train_start = Clock::now();
         ASSIGN_OR_RETURN(const StageResult trained,
-                         RunClassifyFrom(round_config, false, run_dir.string()));
+                         RunClassifyFrom(round_config, false, LanguageModelRun(config)));
         if (trained.outcome == StageOutcome::kInterrupted) return trained;
         SimulationRow row;
         row.strategy = name;

@@ -177,11 +177,14 @@ int Run(int argc, char** argv, bool active_learn) {
                                                     {"classify", ulmfit::RunClassify}};
   for (const auto& [name, run] : stages) {
     if (active_learn && std::string(name) == "classify") continue;
-    // finetune.pretrained: none means no stage 1, even where the file describes one.
-    const bool described = std::string(name) == "pretrain"
-                               ? !config->pretrain.data.train.empty() &&
-                                     config->finetune.pretrained != ulmfit::kNoPretraining
-                               : !config->task.train.empty();
+    // finetune.pretrained: none means no stage 1, even where the file describes one;
+    // classifier.language_model means neither stage 1 nor 2 (another run did them).
+    const bool other_lm = !config->classifier.language_model.empty();
+    const bool described =
+        std::string(name) == "pretrain"
+            ? !config->pretrain.data.train.empty() &&
+                  config->finetune.pretrained != ulmfit::kNoPretraining && !other_lm
+            : !config->task.train.empty() && !(other_lm && std::string(name) == "finetune");
     if (!flags.stage.empty() ? flags.stage != name : !described) continue;
     const absl::StatusOr<ulmfit::StageResult> result = run(*config, flags.resume);
     if (!result.ok()) {

@@ -110,7 +110,8 @@ struct TaskDataConfig {
   std::string valid;                 // empty = hold out valid_fraction of train (seeded)
   std::string test;                  // optional: evaluated after training, confusion matrix saved
   std::string unlabeled;             // extra unlabelled text for stage 2 (lines or folder)
-  double valid_fraction = 0.1;       // used only when `valid` is empty
+  double valid_fraction = 0.1;       // used only when `valid` is empty; 0 = no validation
+                                     // (every label trains; the last epoch is kept)
   std::string format = "auto";       // "auto", "tsv", "csv" or "folders" (aclImdb layout)
   std::string label_column = "0";    // column name (files with a header) or 0-based index
   std::string text_columns = "1";    // comma-separated names or indices; joined with xxfld
@@ -172,6 +173,12 @@ struct ClassifierConfig {
   double ar_alpha = 2.0;
   double tar_beta = 1.0;
   std::string select_metric = "accuracy";  // best checkpoint by: accuracy, macro_f1 or loss
+  // Small labelled sets: an epoch repeats the (reshuffled) data until it has at least this
+  // many steps, so 100 labels still get enough updates for the schedule to mean something.
+  int64_t min_steps_per_epoch = 0;
+  // A run directory whose fine-tuned LM (finetune/lm.pt) and tokenizer the classifier starts
+  // from; stages 1 and 2 are then skipped. Empty = this run's own stage 2.
+  std::string language_model;
   bool mixed_precision = false;
   int64_t max_steps = 0;        // stop each epoch after this many steps; 0 = full (tests)
 };

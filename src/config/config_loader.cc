@@ -181,6 +181,8 @@ void VisitFields(ClassifierConfig& c, V& v) {
   v("ar_alpha", c.ar_alpha);
   v("tar_beta", c.tar_beta);
   v("select_metric", c.select_metric);
+  v("min_steps_per_epoch", c.min_steps_per_epoch);
+  v("language_model", c.language_model);
   v("mixed_precision", c.mixed_precision);
   v("max_steps", c.max_steps);
 }
@@ -745,11 +747,12 @@ void CheckStages(const Config& config, Checker* check) {
     check->Fail(only_task ? "task.train" : "pretrain.data.train",
                 "nothing to do: set pretrain.data.train (stage 1) and/or task.train (stages 2 "
                 "and 3)");
-  } else if (task && !pretrain && config.finetune.pretrained.empty()) {
+  } else if (task && !pretrain && config.finetune.pretrained.empty() &&
+             config.classifier.language_model.empty()) {
     check->Fail("task.train",
                 "task.train needs a pretrained language model: set pretrain.data.train to "
-                "pretrain one, or finetune.pretrained to a run directory that has "
-                "pretrain/lm.pt");
+                "pretrain one, finetune.pretrained to a run directory that has "
+                "pretrain/lm.pt, or classifier.language_model to one that has finetune/lm.pt");
   }
 }
 
@@ -1062,8 +1065,8 @@ absl::Status ValidateConfig(const Config& config) {
   check.AtLeast<int64_t>("pretrain.max_steps", pre.max_steps, 0);
 
   const TaskDataConfig& task = config.task;
-  check.Expect(task.valid_fraction > 0 && task.valid_fraction <= 0.5, "task.valid_fraction",
-               "in (0, 0.5]", task.valid_fraction);
+  check.Expect(task.valid_fraction >= 0 && task.valid_fraction <= 0.5, "task.valid_fraction",
+               "in [0, 0.5]", task.valid_fraction);
   check.OneOf("task.format", task.format, {"auto", "tsv", "csv", "folders"});
   check.Expect(!absl::StripAsciiWhitespace(task.label_column).empty(), "task.label_column",
                "a column name or 0-based index", task.label_column);
@@ -1111,6 +1114,7 @@ absl::Status ValidateConfig(const Config& config) {
   check.NonNegative("classifier.tar_beta", clas.tar_beta);
   check.OneOf("classifier.select_metric", clas.select_metric, {"accuracy", "macro_f1", "loss"});
   check.AtLeast<int64_t>("classifier.max_steps", clas.max_steps, 0);
+  check.AtLeast<int64_t>("classifier.min_steps_per_epoch", clas.min_steps_per_epoch, 0);
 
   const ActiveConfig& active = config.active;
   const std::vector<std::string> strategy_names = {"least_confidence", "margin", "entropy",

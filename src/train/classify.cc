@@ -45,8 +45,13 @@ std::string MetricsJson(const ClassificationMetrics& m) {
 
 }  // namespace
 
+std::string LanguageModelRun(const Config& config) {
+  return config.classifier.language_model.empty() ? config.run.output_dir
+                                                  : config.classifier.language_model;
+}
+
 absl::StatusOr<StageResult> RunClassify(const Config& config, bool resume) {
-  return RunClassifyFrom(config, resume, config.run.output_dir);
+  return RunClassifyFrom(config, resume, LanguageModelRun(config));
 }
 
 absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
@@ -66,6 +71,23 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
         "{}: no fine-tuned language model; run stage 2 first (--stage finetune)", lm_weights));
   }
   Config lm_config = config;  // the run whose stage 1 (or finetune.pretrained) built the LM
+  if (!config.classifier.language_model.empty()) {
+    // Another run's LM: its architecture and text rules, not this file's.
+    const std::string resolved = (fs::path(lm_run_dir) / "resolved.yaml").string();
+    absl::StatusOr<Config> other = LoadConfig(resolved);
+    if (!other.ok()) {
+      return absl::FailedPreconditionError(fmt::format(
+          "classifier.language_model: {} is not a finished ulmfit run ({}); name a run "
+          "directory whose stage 2 wrote finetune/lm.pt", lm_run_dir, std::string(other.status().message())));
+    }
+    if (other->model.backwards != config.model.backwards) {
+      return absl::FailedPreconditionError(fmt::format(
+          "classifier.language_model: {} reads text {}, but this config has model.backwards: "
+          "{}; make them match", lm_run_dir, other->model.backwards ? "backwards" : "forwards",
+          config.model.backwards ? "true" : "false"));
+    }
+    lm_config = *other;
+  }
   lm_config.run.output_dir = lm_run_dir;
   ASSIGN_OR_RETURN(const ModelConfig model_config, PretrainedModelConfig(lm_config));
   ASSIGN_OR_RETURN(const std::vector<UnfreezePhase> phases, ParsePhases(config.classifier));
@@ -80,7 +102,7 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
   ASSIGN_OR_RETURN(std::vector<int64_t> train_labels, LabelIds(task.train, labels));
   ASSIGN_OR_RETURN(std::vector<int64_t> valid_labels, LabelIds(task.valid, labels));
 
-  const RuleOptions rules{config.text.rules, config.text.lowercase};
+  const RuleOptions rules{lm_config.text.rules, lm_config.text.lowercase};
   const std::string cache_dir = DefaultCacheDir(config.text);
   RETURN_IF_ERROR(EnsureWritableDir(cache_dir, "text.cache_dir"));
   ASSIGN_OR_RETURN(TokenizedCorpus train_ids, TokenizeCorpus(task.train.texts, tokenizer, rules,
@@ -147,6 +169,7 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
   }
 
   const bool mixed_precision = clas.mixed_precision && device.is_cuda();
+  const bool has_valid = valid_ids.num_docs() > 0;  // task.valid_fraction 0: keep the last epoch
   int total_epochs = 0;
   for (const auto& phase : phases) total_epochs += phase.epochs;
   ProgressLine progress;
@@ -160,12 +183,10 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
     for (int g = 0; g < num_groups; ++g) {
       for (auto param : groups[g]) param.requires_grad_(g >= num_groups - trainable);
     }
-    int64_t steps_per_epoch = 0;
-    {
-      train_batcher.StartEpoch(0);
-      steps_per_epoch = train_batcher.num_batches();
-      if (clas.max_steps > 0) steps_per_epoch = std::min(steps_per_epoch, clas.max_steps);
-    }
+    train_batcher.StartEpoch(0);
+    const int64_t batches_per_pass = train_batcher.num_batches();
+    int64_t steps_per_epoch = std::max(batches_per_pass, clas.min_steps_per_epoch);
+    if (clas.max_steps > 0) steps_per_epoch = std::min(steps_per_epoch, clas.max_steps);
     const LrSchedule schedule(clas.schedule, phase.lr, clas.optimizer.beta1,
                               steps_per_epoch * std::max(phase.epochs, 1));
     for (int e = 0; e < phase.epochs; ++e, ++global_epoch) {
@@ -176,7 +197,12 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
       int64_t seen = 0;
       const auto epoch_start = Clock::now();
       for (int64_t i = 0; i < steps_per_epoch; ++i) {
-        const ClasBatch batch = train_batcher.Batch(i);
+        // classifier.min_steps_per_epoch: passes after the first reshuffle the data.
+        const int64_t pass = i / batches_per_pass;
+        if (pass > 0 && i % batches_per_pass == 0) {
+          train_batcher.StartEpoch(global_epoch + pass * 1000003);
+        }
+        const ClasBatch batch = train_batcher.Batch(i % batches_per_pass);
         const ScheduleValue value = schedule.At(e * steps_per_epoch + i);
         for (int g = 0; g < num_groups; ++g) {
           auto& options = static_cast<torch::optim::AdamWOptions&>(
@@ -233,34 +259,42 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
       }
       progress.Finish();
       const double train_seconds = SecondsSince(epoch_start);
-      const ClassifierEvaluation eval = EvaluateClassifier(model, valid_batcher, labels.size(),
-                                                           device);
-      const ClassificationMetrics& m = eval.metrics;
-      const double score = SelectionScore(m, clas.select_metric);
-      const bool best = score > best_score;
-      LogInfo(fmt::format("classify ep {}/{} train_loss {:.4f} valid_loss {:.4f} valid_acc "
-                          "{:.4f} valid_f1 {:.4f} time {}{}",
-                          global_epoch + 1, total_epochs, loss_sum / std::max<int64_t>(seen, 1),
-                          m.loss, m.accuracy, m.macro_f1, FormatDuration(train_seconds),
-                          best ? " (best)" : ""));
+      const double train_loss = loss_sum / std::max<int64_t>(seen, 1);
+      JsonLine line;
+      line.Add("stage", "classify").Add("event", "epoch").Add("epoch", global_epoch + 1)
+          .Add("phase", static_cast<int64_t>(p + 1)).Add("trainable_groups", trainable)
+          .Add("steps", steps_per_epoch).Add("train_loss", train_loss);
+      bool best = true;  // without validation data every epoch replaces the last
+      if (has_valid) {
+        const ClassifierEvaluation eval = EvaluateClassifier(model, valid_batcher,
+                                                             labels.size(), device);
+        const ClassificationMetrics& m = eval.metrics;
+        const double score = SelectionScore(m, clas.select_metric);
+        best = score > best_score;
+        if (best) best_score = score;
+        LogInfo(fmt::format("classify ep {}/{} train_loss {:.4f} valid_loss {:.4f} valid_acc "
+                            "{:.4f} valid_f1 {:.4f} time {}{}",
+                            global_epoch + 1, total_epochs, train_loss, m.loss, m.accuracy,
+                            m.macro_f1, FormatDuration(train_seconds), best ? " (best)" : ""));
+        line.Add("valid_loss", m.loss).Add("valid_acc", m.accuracy)
+            .Add("valid_error", m.error_rate).Add("valid_macro_f1", m.macro_f1);
+      } else {
+        best_score = global_epoch + 1;
+        LogInfo(fmt::format("classify ep {}/{} train_loss {:.4f} time {} (no validation data: "
+                            "the last epoch is kept)", global_epoch + 1, total_epochs,
+                            train_loss, FormatDuration(train_seconds)));
+      }
       RETURN_IF_ERROR(AppendLine(
-          metrics_path,
-          JsonLine()
-              .Add("stage", "classify").Add("event", "epoch").Add("epoch", global_epoch + 1)
-              .Add("phase", static_cast<int64_t>(p + 1)).Add("trainable_groups", trainable)
-              .Add("train_loss", loss_sum / std::max<int64_t>(seen, 1))
-              .Add("valid_loss", m.loss).Add("valid_acc", m.accuracy)
-              .Add("valid_error", m.error_rate).Add("valid_macro_f1", m.macro_f1)
-              .Add("docs_per_s", seen / std::max(train_seconds, 1e-9))
-              .Add("seconds", train_seconds).Add("best", best)
-              .str()));
+          metrics_path, line.Add("docs_per_s", seen / std::max(train_seconds, 1e-9))
+                            .Add("seconds", train_seconds).Add("best", best)
+                            .str()));
       if (best) {
-        best_score = score;
         best_epoch = global_epoch + 1;
         RETURN_IF_ERROR(SaveModuleWeights(*model, best_weights));
         RETURN_IF_ERROR(WriteFileAtomic(
             best_json, fmt::format("{{\"epoch\": {}, \"metric\": \"{}\", \"score\": {:.17g}}}\n",
-                                   best_epoch, clas.select_metric, score)));
+                                   best_epoch, has_valid ? clas.select_metric : "last_epoch",
+                                   best_score)));
       }
       state.epoch = global_epoch + 1;
       std::error_code ec;
@@ -282,8 +316,9 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
   RETURN_IF_ERROR(labels.Save((model_dir / "labels.txt").string()));
   RETURN_IF_ERROR(SaveModuleWeights(*model, exported));
   RETURN_IF_ERROR(MarkStageDone(config, "classify", exported));
-  LogInfo(fmt::format("classify: best epoch {} by {}; model exported to {}", best_epoch,
-                      clas.select_metric, model_dir.string()));
+  LogInfo(fmt::format("classify: {} epoch {}{}; model exported to {}",
+                      has_valid ? "best" : "last", best_epoch,
+                      has_valid ? " by " + clas.select_metric : "", model_dir.string()));
 
   if (!task.test.texts.empty()) {
     ASSIGN_OR_RETURN(const Classifier classifier, Classifier::Load(model_dir.string(), device));

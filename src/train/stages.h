@@ -28,6 +28,9 @@ absl::StatusOr<StageResult> RunClassify(const Config& config, bool resume);
 // classifiers on growing labelled sets over one fine-tuned LM.
 absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
                                             const std::string& lm_run_dir);
+// The run directory whose fine-tuned LM the classifier starts from: classifier.language_model,
+// or this run's own.
+std::string LanguageModelRun(const Config& config);
 
 // The architecture of the pretrained LM stages 2 and 3 build on: this config's model section,
 // or that of the run named by finetune.pretrained.

@@ -150,4 +150,50 @@ std::string RenderSvg(const LineChart& chart) {
   return svg;
 }
 
+std::string RenderBarSvg(const BarChart& chart) {
+  constexpr double kLabels = 230, kBar = 26;  // left column for the names; one row per bar
+  const double height = kTop + kBottom + kBar * static_cast<double>(chart.bars.size());
+  double hi = 0;
+  for (const Bar& b : chart.bars) hi = std::max({hi, b.value, b.low < b.high ? b.high : b.value});
+  if (!(hi > 0)) hi = 1;
+  hi *= 1.05;
+  const double plot_w = kWidth - kLabels - 40;
+  auto sx = [&](double v) { return kLabels + v / hi * plot_w; };
+  std::string svg = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} "
+      "{1}\" font-family=\"sans-serif\" font-size=\"12\">\n"
+      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      "<text x=\"10\" y=\"22\" font-size=\"14\" font-weight=\"bold\">{2}</text>\n",
+      kWidth, height, Escape(chart.title));
+  const double bottom = height - kBottom;
+  for (double t : LinearTicks(0, hi)) {
+    svg += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" stroke=\"#ddd\"/>"
+        "<text x=\"{0:.1f}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\n",
+        sx(t), kTop, bottom, bottom + 16, FormatTick(t, chart.percent));
+  }
+  svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n",
+                     kLabels + plot_w / 2, height - 18, Escape(chart.value_label));
+  for (size_t i = 0; i < chart.bars.size(); ++i) {
+    const Bar& b = chart.bars[i];
+    const double y = kTop + kBar * static_cast<double>(i);
+    svg += fmt::format(
+        "<text x=\"{0}\" y=\"{1:.1f}\" text-anchor=\"end\">{2}</text>"
+        "<rect x=\"{3}\" y=\"{4:.1f}\" width=\"{5:.1f}\" height=\"{6:.1f}\" fill=\"{7}\"/>"
+        "<text x=\"{8:.1f}\" y=\"{1:.1f}\" fill=\"#333\">{9}</text>\n",
+        kLabels - 8, y + kBar / 2 + 4, Escape(b.name), kLabels, y + 4,
+        std::max(0.0, sx(b.value) - kLabels), kBar - 8, kColors[0],
+        sx(b.low < b.high ? b.high : b.value) + 4, FormatTick(b.value, chart.percent));
+    if (b.low < b.high) {
+      svg += fmt::format(
+          "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"#000\"/>\n",
+          sx(b.low), y + kBar / 2, sx(b.high));
+    }
+  }
+  svg += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#333\"/>\n",
+                     kLabels, kTop, bottom);
+  svg += "</svg>\n";
+  return svg;
+}
+
 }  // namespace ulmfit

@@ -31,4 +31,22 @@ struct LineChart {
 // The chart as a standalone SVG document (640x400).
 std::string RenderSvg(const LineChart& chart);
 
+// Horizontal bars, one per variant (ablations): the value, with a whisker from low to high.
+struct Bar {
+  std::string name;
+  double value = 0;
+  double low = 0;   // low == high: no whisker
+  double high = 0;
+};
+
+struct BarChart {
+  std::string title;
+  std::string value_label;
+  bool percent = false;  // values are fractions shown as percentages
+  std::vector<Bar> bars;  // drawn top to bottom
+};
+
+// The chart as a standalone SVG document, 640 wide and as tall as its bars need.
+std::string RenderBarSvg(const BarChart& chart);
+
 }  // namespace ulmfit

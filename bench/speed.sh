@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Speed and memory, one after another on this machine (keep it otherwise idle): each stage of
+# this program on one task (LM fine-tuning tokens/s, classifier training documents/s, prediction
+# documents/s, wall time and peak memory of each), fastText on the same split, and the
+# synthetic LM training benchmark (bench_lm) for the full and the small model.
+#
+# Usage: bench/speed.sh CONFIG [--examples N] [--lm-epochs N] [--work DIR] [--out DIR]
+#                      [--set KEY=VALUE ...]
+#   --examples N   labelled training examples (default 1000); stage 2 reads only their text
+#   --lm-epochs N  stage-2 epochs timed (default 1, no frozen epoch)
+#   --out DIR      speed.csv and speed.md (default docs/results/speed-NAME)
+# Needs /usr/bin/time (Debian package `time`) for peak memory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/experiment_lib.sh
+[[ -x /usr/bin/time ]] || { echo "speed: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
+
+config=${1:?usage: bench/speed.sh CONFIG [--examples N] [--lm-epochs N] [--work DIR] [--out DIR] [--set KEY=VALUE ...]}
+shift
+name=$(basename "$config" .yaml)
+examples=1000 lm_epochs=1 work=runs/bench/speed-$name out=docs/results/speed-$name
+sets=()
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --examples) examples=$2 ;;
+    --lm-epochs) lm_epochs=$2 ;;
+    --work) work=$2 ;;
+    --out) out=$2 ;;
+    --set) sets+=(--set "$2") ;;
+    *) echo "speed: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift 2
+done
+rm -rf "$work"
+mkdir -p "$work/logs" "$out"
+"$BENCH_DATA" prepare --config "$config" "${sets[@]}" --sizes "$examples" --seeds 1 \
+  --out "$work/data" >/dev/null
+train=$work/data/train-$examples-1.tsv test=$work/data/test.tsv
+test_docs=$(wc -l <"$test")
+run=$work/run
+common=("${sets[@]}" --set "task.train=$train" --set "task.test=$test" --set task.valid=
+        --set task.valid_fraction=0 --set task.format=tsv --set task.header=no
+        --set task.label_column=0 --set task.text_columns=1 --set task.max_train_examples=0
+        --set task.max_valid_examples=0 --set task.max_test_examples=0
+        --set task.unlabeled= --set finetune.use_test_text=false
+        --set "finetune.epochs=$lm_epochs" --set finetune.frozen_epochs=0
+        --set "run.output_dir=$run")
+
+csv=$out/speed.csv
+echo "program,step,items,unit,seconds,items_per_s,peak_rss_mb,commit,hardware" >"$csv"
+timed() {  # PROGRAM STEP ITEMS UNIT COMMAND...: runs it under /usr/bin/time, appends a row
+  local program=$1 step=$2 items=$3 unit=$4 seconds rss
+  shift 4
+  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/logs/$program-$step.log" 2>&1 ||
+    { echo "speed: $program $step failed (log $work/logs/$program-$step.log)" >&2; exit 1; }
+  read -r seconds rss <"$work/time"
+  [[ $items == tokens ]] && items=$TOKENS
+  echo "$program,$step,$items,$unit,$seconds,$(awk -v n="$items" -v s="$seconds" \
+    'BEGIN { printf "%.1f", n / s }'),$((rss / 1024)),$(commit_id),$(hardware_name)" >>"$csv"
+  echo "speed: $program $step: $seconds s, $((rss / 1024)) MB"
+}
+
+# Stage 2: its tokens are known only after it ran (its log says how many).
+TOKENS=0
+/usr/bin/time -f "%e %M" -o "$work/time" "$ULMFIT" --config "$config" "${common[@]}" \
+  --stage finetune >"$work/logs/ulmfit-finetune.log" 2>&1 ||
+  { echo "speed: stage 2 failed (log $work/logs/ulmfit-finetune.log)" >&2; exit 1; }
+read -r seconds rss <"$work/time"
+tokens_per_s=$(grep -o '"tokens_per_s": [0-9.e+]*' "$run/metrics.jsonl" | tail -1 | awk '{ print $2 }')
+echo "ulmfit,LM fine-tuning (stage 2; $lm_epochs epoch on the examples' text),$(awk -v t="$tokens_per_s" -v s="$seconds" 'BEGIN { printf "%.0f", t * s }'),tokens,$seconds,$tokens_per_s,$((rss / 1024)),$(commit_id),$(hardware_name)" >>"$csv"
+echo "speed: ulmfit stage 2: $seconds s, $tokens_per_s tokens/s in training"
+
+# Stage 3 (it also tests on the test split; its training docs/s come from metrics.jsonl).
+timed ulmfit "classifier training and test (stage 3)" "$examples" "training examples" \
+  "$ULMFIT" --config "$config" "${common[@]}" --stage classify
+cut -f2- "$test" >"$work/test_texts.txt"
+timed ulmfit "prediction (ulmfit predict)" "$test_docs" documents \
+  "$ULMFIT" predict --model "$run" --input "$work/test_texts.txt"
+
+# fastText on the same split (its own format: __label__X text, lowercased).
+awk -F'\t' '{ print "__label__" $1 " " tolower($2) }' "$train" >"$work/ft_train.txt"
+awk -F'\t' '{ print tolower($2) }' "$test" >"$work/ft_test.txt"
+timed fasttext "training (bigrams; 25 epochs)" "$examples" "training examples" \
+  fasttext supervised -input "$work/ft_train.txt" -output "$work/ft" -wordNgrams 2 -epoch 25 \
+  -lr 0.5 -dim 100 -thread "$(nproc)" -verbose 0
+timed fasttext prediction "$test_docs" documents \
+  fasttext predict "$work/ft.bin" "$work/ft_test.txt"
+
+{
+  echo "# Speed and memory: $name"
+  echo
+  echo "\`bench/speed.sh $config\` with $examples labelled training examples and $test_docs test"
+  echo "documents, one step after another on $(hardware_name). Seconds are wall time of the"
+  echo "whole command (loading and tokenizing included); peak RSS from /usr/bin/time."
+  echo
+  echo "| program | step | items | seconds | items/s | peak RSS MB |"
+  echo "|---|---|---|---|---|---|"
+  tail -n +2 "$csv" | awk -F, '{ printf "| %s | %s | %s %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }'
+  echo
+  echo "Classifier training speed by phase (documents/s, from $run/metrics.jsonl):"
+  echo
+  grep '"stage": "classify", "event": "epoch"' "$run/metrics.jsonl" |
+    sed -E 's/.*"epoch": ([0-9]+).*"trainable_groups": ([0-9]+).*"docs_per_s": ([0-9.]+).*/- epoch \1, \2 trainable layer groups: \3 docs\/s/'
+  echo
+  echo "LM training steps on random tokens (\`build/bench_lm --model both\`), the full model"
+  echo "(400/1150/3) beside the small one (128/512/2):"
+  echo
+  build/bench_lm --model both --steps 5 --warmup 1 2>&1 | grep '^|' || true
+  echo
+  echo "Commit $(commit_id), $(date -u +%F)."
+} >"$out/speed.md"
+echo "speed: $out/speed.md written"

@@ -1,0 +1,100 @@
+// The smoke version of the experiment drivers in bench/: bench/sample_efficiency.sh end to end
+// on a tiny task, every method on shared splits, the report written, a rerun adding nothing.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+namespace ulmfit_test {
+namespace {
+
+#ifdef ULMFIT_BENCH_DATA
+// Runs `bash script args...` with the binaries under test; stdout and stderr to `log`.
+int RunScript(const std::vector<std::string>& args, const fs::path& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setenv("ULMFIT", ULMFIT_BINARY, 1);
+    ::setenv("BENCH_DATA", ULMFIT_BENCH_DATA, 1);
+    std::vector<std::string> copy = args;
+    std::vector<char*> argv{const_cast<char*>("bash")};
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execvp("bash", argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::stringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+#endif
+
+TEST(BenchSmokeTest, SampleEfficiencyDriver) {
+#ifndef ULMFIT_BENCH_DATA
+  GTEST_SKIP() << "the benchmarks are not built (ULMFIT_BUILD_BENCH=OFF)";
+#else
+  const fs::path dir = TempDir("bench");
+  WriteTinySetup(dir, "base", false);
+  ASSERT_EQ(RunCli({"--config", (dir / "base.yaml").string(), "--stage", "pretrain"},
+                   dir / "out.txt", dir / "err.txt"), 0) << Read(dir / "err.txt");
+  std::string methods = "ulmfit,supervised,scratch";
+  if (std::system("command -v fasttext >/dev/null 2>&1") == 0) methods += ",fasttext";
+  const std::vector<std::string> args = {
+      std::string(ULMFIT_SOURCE_DIR) + "/bench/sample_efficiency.sh",
+      (dir / "base.yaml").string(), "--sizes", "20,all", "--seeds", "1,2", "--methods", methods,
+      "--work", (dir / "work").string(), "--out", (dir / "results").string(),
+      "--set", "pretrain.data.train=", "--set", "finetune.pretrained=" + (dir / "base").string()};
+  const fs::path log = dir / "driver.log";
+  ASSERT_EQ(RunScript(args, log), 0) << Read(log);
+
+  const std::vector<std::string> rows = Lines(Read(dir / "results" / "results.csv"));
+  const size_t num_methods = std::count(methods.begin(), methods.end(), ',') + 1;
+  ASSERT_EQ(rows.size(), 1 + 2 * 2 * num_methods) << Read(log);
+  EXPECT_EQ(rows[0].rfind("experiment,method,size,labels,seed,test_error,", 0), 0u);
+  for (size_t i = 1; i < rows.size(); ++i) {
+    std::vector<std::string> cells;
+    std::stringstream in(rows[i]);
+    for (std::string cell; std::getline(in, cell, ',');) cells.push_back(cell);
+    ASSERT_GE(cells.size(), 11u) << rows[i];
+    // Size 20 means 20 labelled examples; "all" the whole 160-row training file.
+    EXPECT_EQ(cells[3], cells[2] == "all" ? "160" : "20") << rows[i];
+    const double error = std::stod(cells[5]);
+    EXPECT_GE(error, 0.0) << rows[i];
+    EXPECT_LE(error, 1.0) << rows[i];
+  }
+  const std::string md = Read(dir / "results" / "results.md");
+  for (const std::string& method : {"ulmfit", "supervised", "scratch"}) {
+    EXPECT_NE(md.find("| " + method + " |"), std::string::npos) << md;
+  }
+  EXPECT_NE(md.find("| 20 (20) | all (160) |"), std::string::npos) << md;
+  EXPECT_NE(Read(dir / "results" / "chart.svg").find("<svg"), std::string::npos);
+  // The LM was fine-tuned once for all the ulmfit runs; each seed drew its own sample.
+  EXPECT_TRUE(fs::exists(dir / "work" / "lm" / "finetune" / "lm.pt"));
+  const fs::path data = dir / "work" / "data";
+  EXPECT_EQ(Lines(Read(data / "train-20-1.tsv")).size(), 20u);
+  EXPECT_NE(Read(data / "train-20-1.tsv"), Read(data / "train-20-2.tsv"));
+
+  // A rerun finds every row done: nothing is trained again.
+  ASSERT_EQ(RunScript(args, log), 0) << Read(log);
+  EXPECT_EQ(Lines(Read(dir / "results" / "results.csv")).size(), rows.size());
+  fs::remove_all(dir);
+#endif
+}
+
+}  // namespace
+}  // namespace ulmfit_test
