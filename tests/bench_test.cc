@@ -96,5 +96,46 @@ TEST(BenchSmokeTest, SampleEfficiencyDriver) {
 #endif
 }
 
+// bench/ablations.sh on the tiny task: one row per variant, the LM variants' stage 2 run once
+// each, the bidirectional row made from the forward and backward classifiers.
+TEST(BenchSmokeTest, AblationsDriver) {
+#ifndef ULMFIT_BENCH_DATA
+  GTEST_SKIP() << "the benchmarks are not built (ULMFIT_BUILD_BENCH=OFF)";
+#else
+  const fs::path dir = TempDir("ablations");
+  WriteTinySetup(dir, "fwd", false);
+  WriteTinySetup(dir, "bwd", true);
+  for (const char* run : {"fwd", "bwd"}) {
+    ASSERT_EQ(RunCli({"--config", (dir / (std::string(run) + ".yaml")).string(), "--stage",
+                      "pretrain"},
+                     dir / "out.txt", dir / "err.txt"), 0) << Read(dir / "err.txt");
+  }
+  const fs::path log = dir / "driver.log";
+  ASSERT_EQ(RunScript({std::string(ULMFIT_SOURCE_DIR) + "/bench/ablations.sh",
+                       (dir / "fwd.yaml").string(), "--seeds", "1", "--backward-lm",
+                       (dir / "bwd").string(), "--work", (dir / "work").string(), "--out",
+                       (dir / "results").string(), "--set", "pretrain.data.train=", "--set",
+                       "finetune.pretrained=" + (dir / "fwd").string()},
+                      log),
+            0) << Read(log);
+  const std::string csv = Read(dir / "results" / "results.csv");
+  const std::vector<std::string> rows = Lines(csv);
+  ASSERT_EQ(rows.size(), 9u) << csv;
+  for (const std::string& variant :
+       {"ulmfit", "no-pretraining", "no-lm-finetuning", "lm-ft-no-discr-no-sched",
+        "clf-all-at-once", "clf-last-layer-only", "backward", "bidirectional"}) {
+    EXPECT_NE(csv.find("," + variant + ",all,160,1,"), std::string::npos) << variant << csv;
+  }
+  // Stage 2 once per LM variant; the classifier variants reuse the full recipe's LM.
+  for (const char* lm : {"lm-ulmfit", "lm-no-pretraining", "lm-no-lm-finetuning",
+                         "lm-lm-ft-no-discr-no-sched", "lm-backward"}) {
+    EXPECT_TRUE(fs::exists(dir / "work" / lm / "finetune" / "lm.pt")) << lm;
+  }
+  EXPECT_FALSE(fs::exists(dir / "work" / "lm-clf-all-at-once"));
+  EXPECT_NE(Read(dir / "results" / "chart.svg").find("<rect x="), std::string::npos);
+  fs::remove_all(dir);
+#endif
+}
+
 }  // namespace
 }  // namespace ulmfit_test
