@@ -54,21 +54,21 @@ timed() {  # PROGRAM STEP ITEMS UNIT COMMAND...: runs it under /usr/bin/time, ap
   /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/logs/$program-$step.log" 2>&1 ||
     { echo "speed: $program $step failed (log $work/logs/$program-$step.log)" >&2; exit 1; }
   read -r seconds rss <"$work/time"
-  [[ $items == tokens ]] && items=$TOKENS
   echo "$program,$step,$items,$unit,$seconds,$(awk -v n="$items" -v s="$seconds" \
     'BEGIN { printf "%.1f", n / s }'),$((rss / 1024)),$(commit_id),$(hardware_name)" >>"$csv"
   echo "speed: $program $step: $seconds s, $((rss / 1024)) MB"
 }
 
-# Stage 2: its tokens are known only after it ran (its log says how many).
-TOKENS=0
+# Stage 2: its tokens are known only after it ran (its metrics.jsonl says how many).
 /usr/bin/time -f "%e %M" -o "$work/time" "$ULMFIT" --config "$config" "${common[@]}" \
   --stage finetune >"$work/logs/ulmfit-finetune.log" 2>&1 ||
   { echo "speed: stage 2 failed (log $work/logs/ulmfit-finetune.log)" >&2; exit 1; }
 read -r seconds rss <"$work/time"
-tokens_per_s=$(grep -o '"tokens_per_s": [0-9.e+]*' "$run/metrics.jsonl" | tail -1 | awk '{ print $2 }')
-echo "ulmfit,LM fine-tuning (stage 2; $lm_epochs epoch on the examples' text),$(awk -v t="$tokens_per_s" -v s="$seconds" 'BEGIN { printf "%.0f", t * s }'),tokens,$seconds,$tokens_per_s,$((rss / 1024)),$(commit_id),$(hardware_name)" >>"$csv"
-echo "speed: ulmfit stage 2: $seconds s, $tokens_per_s tokens/s in training"
+tokens=$(grep '"event": "train_epoch"' "$run/metrics.jsonl" | grep -o '"tokens": [0-9]*' |
+  awk '{ n += $2 } END { print n + 0 }')
+tokens_per_s=$(grep -o '"tokens_per_s": [0-9.e+]*' "$run/metrics.jsonl" | tail -1 | awk '{ printf "%.0f", $2 }')
+echo "ulmfit,LM fine-tuning (stage 2; $lm_epochs epoch on the examples' text),$tokens,tokens,$seconds,$(awk -v n="$tokens" -v s="$seconds" 'BEGIN { printf "%.1f", n / s }'),$((rss / 1024)),$(commit_id),$(hardware_name)" >>"$csv"
+echo "speed: ulmfit stage 2: $seconds s, $tokens tokens, $tokens_per_s tokens/s while training"
 
 # Stage 3 (it also tests on the test split; its training docs/s come from metrics.jsonl).
 timed ulmfit "classifier training and test (stage 3)" "$examples" "training examples" \
@@ -93,11 +93,13 @@ timed fasttext prediction "$test_docs" documents \
   echo "documents, one step after another on $(hardware_name). Seconds are wall time of the"
   echo "whole command (loading and tokenizing included); peak RSS from /usr/bin/time."
   echo
-  echo "| program | step | items | seconds | items/s | peak RSS MB |"
+  echo "| program | step | items | seconds (wall) | items/s | peak RSS MB |"
   echo "|---|---|---|---|---|---|"
   tail -n +2 "$csv" | awk -F, '{ printf "| %s | %s | %s %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }'
   echo
-  echo "Classifier training speed by phase (documents/s, from $run/metrics.jsonl):"
+  echo "items/s divides by the whole command's wall time. While training, stage 2 ran at"
+  echo "$tokens_per_s tokens/s, and the classifier at these documents/s per epoch"
+  echo "(from $run/metrics.jsonl):"
   echo
   grep '"stage": "classify", "event": "epoch"' "$run/metrics.jsonl" |
     sed -E 's/.*"epoch": ([0-9]+).*"trainable_groups": ([0-9]+).*"docs_per_s": ([0-9.]+).*/- epoch \1, \2 trainable layer groups: \3 docs\/s/'
