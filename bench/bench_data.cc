@@ -241,8 +241,9 @@ int Report(const std::map<std::string, std::string>& flags) {
         "Made by `bench_data report` from results.csv, which holds every run with its seed, "
         "settings, commit, hardware and wall time.\n\n";
   md += "| method |";
-  for (const std::string& size : sizes) {
-    md += fmt::format(" {} ({:.0f}) |", size, size_labels[size]);
+  for (const std::string& size : sizes) {  // "all (5452)": how many "all" was
+    const std::string labels = fmt::format("{:.0f}", size_labels[size]);
+    md += size == labels ? " " + size + " |" : fmt::format(" {} ({}) |", size, labels);
   }
   md += "\n|---|";
   for (size_t i = 0; i < sizes.size(); ++i) md += "---|";
