@@ -288,6 +288,14 @@ TEST_F(CliTest, BadInputGetsOneClearLine) {
     EXPECT_EQ(run.exit_code, 1);
     EXPECT_NE(run.output.find("run.output_dir"), std::string::npos) << run.output;
   }
+  // A number flag that is not a number names the flag (not "internal error: stoll").
+  {
+    const RunResult run = RunUlmfit({"suggest", "--model", "m", "--pool", "p", "--k", "ten"},
+                                    dir_ / "l7");
+    EXPECT_EQ(run.exit_code, 2);
+    EXPECT_NE(run.output.find("--k needs an integer, got 'ten'"), std::string::npos)
+        << run.output;
+  }
 }
 
 TEST_F(CliTest, CorruptOrMismatchedCheckpointIsReportedAndKept) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <absl/strings/numbers.h>
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -30,6 +31,14 @@ namespace {
 
 constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
+
+// A flag's integer value; a one-line error naming the flag where it is not one.
+template <typename T>
+bool IntArg(const std::string& flag, const std::string& value, T* out) {
+  if (absl::SimpleAtoi(value, out)) return true;
+  std::fprintf(stderr, "ulmfit: %s needs an integer, got '%s'\n", flag.c_str(), value.c_str());
+  return false;
+}
 
 constexpr const char* kUsage = R"(usage: ulmfit --config FILE [options]
        ulmfit predict --model DIR [--model DIR2] [--input FILE] [--format jsonl|csv] [--column N]
@@ -337,9 +346,12 @@ int Predict(const std::vector<std::string>& args) {
     else if (a == "--input" && has_value) input = args[++i];
     else if (a == "--format" && has_value) format = args[++i];
     else if (a == "--device" && has_value) device = args[++i];
-    else if (a == "--column" && has_value) column = std::stoi(args[++i]);
-    else if (a == "--batch-size" && has_value) batch_size = std::max(1, std::stoi(args[++i]));
-    else {
+    else if (a == "--column" && has_value) {
+      if (!IntArg(a, args[++i], &column)) return kExitUsage;
+    } else if (a == "--batch-size" && has_value) {
+      if (!IntArg(a, args[++i], &batch_size)) return kExitUsage;
+      batch_size = std::max(1, batch_size);
+    } else {
       std::fprintf(stderr, "ulmfit predict: unknown or incomplete argument '%s'\n\n%s", a.c_str(), kUsage);
       return kExitUsage;
     }
@@ -399,8 +411,10 @@ int Evaluate(const std::vector<std::string>& args) {
     const bool has_value = i + 1 < args.size();
     if (a == "--model" && has_value) models.push_back(args[++i]);
     else if (a == "--data" && has_value) data = args[++i];
-    else if (a == "--batch-size" && has_value) batch_size = std::max(1, std::stoi(args[++i]));
-    else if (a == "--output" && has_value) output = args[++i];
+    else if (a == "--batch-size" && has_value) {
+      if (!IntArg(a, args[++i], &batch_size)) return kExitUsage;
+      batch_size = std::max(1, batch_size);
+    } else if (a == "--output" && has_value) output = args[++i];
     else if (a == "--device" && has_value) device = args[++i];
     else {
       std::fprintf(stderr, "ulmfit evaluate: unknown or incomplete argument '%s'\n\n%s", a.c_str(), kUsage);
@@ -451,17 +465,25 @@ int Suggest(const std::vector<std::string>& args) {
     const bool has_value = i + 1 < args.size();
     if (a == "--model" && has_value) models.push_back(args[++i]);
     else if (a == "--pool" && has_value) pool = args[++i];
-    else if (a == "--k" && has_value) k = std::stoll(args[++i]);
-    else if (a == "--strategy" && has_value) strategy_name = args[++i];
+    else if (a == "--k" && has_value) {
+      if (!IntArg(a, args[++i], &k)) return kExitUsage;
+    } else if (a == "--strategy" && has_value) strategy_name = args[++i];
     else if (a == "--format" && has_value) format = args[++i];
     else if (a == "--output" && has_value) output = args[++i];
     else if (a == "--device" && has_value) device = args[++i];
-    else if (a == "--column" && has_value) text_column = std::stoi(args[++i]);
-    else if (a == "--id-column" && has_value) id_column = std::stoi(args[++i]);
-    else if (a == "--seed" && has_value) options.seed = std::stoull(args[++i]);
-    else if (a == "--batch-size" && has_value) options.batch_size = std::max(1, std::stoi(args[++i]));
-    else if (a == "--candidates" && has_value) options.candidates_per_query = std::max(1, std::stoi(args[++i]));
-    else {
+    else if (a == "--column" && has_value) {
+      if (!IntArg(a, args[++i], &text_column)) return kExitUsage;
+    } else if (a == "--id-column" && has_value) {
+      if (!IntArg(a, args[++i], &id_column)) return kExitUsage;
+    } else if (a == "--seed" && has_value) {
+      if (!IntArg(a, args[++i], &options.seed)) return kExitUsage;
+    } else if (a == "--batch-size" && has_value) {
+      if (!IntArg(a, args[++i], &options.batch_size)) return kExitUsage;
+      options.batch_size = std::max(1, options.batch_size);
+    } else if (a == "--candidates" && has_value) {
+      if (!IntArg(a, args[++i], &options.candidates_per_query)) return kExitUsage;
+      options.candidates_per_query = std::max(1, options.candidates_per_query);
+    } else {
       std::fprintf(stderr, "ulmfit suggest: unknown or incomplete argument '%s'\n\n%s", a.c_str(),
                    kUsage);
       return kExitUsage;
