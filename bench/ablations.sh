@@ -92,14 +92,10 @@ results=$out/results.csv
 experiment_header "$results"
 total=$(( $(count_items "$variants") * $(count_items "$seeds") ))
 k=0
-train_of() { echo "$work/data/train-$size-$1.tsv"; }
 for seed in ${seeds//,/ }; do
-  train=$(train_of "$seed")
+  train=$work/data/train-$size-$seed.tsv
   labels=$(wc -l <"$train")
-  split=(--set "task.train=$train" --set "task.test=$work/data/test.tsv" --set task.valid=
-         --set task.valid_fraction=0 --set task.format=tsv --set task.header=no
-         --set task.label_column=0 --set task.text_columns=1 --set task.max_train_examples=0
-         --set task.max_valid_examples=0 --set task.max_test_examples=0 --set "run.seed=$seed")
+  split_flags "$train" "$work/data/test.tsv" "$seed"
   for variant in ${variants//,/ }; do
     k=$((k + 1))
     if experiment_has_row "$results" "$variant" "$size" "$seed"; then continue; fi

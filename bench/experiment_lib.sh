@@ -38,6 +38,16 @@ hardware_name() {  # CPU model and cores, and the GPU where one is visible (no c
   echo "${cpu:-unknown CPU} x$(nproc)${gpu:+ + $gpu}" | tr ',' ' '
 }
 
+# The flags that make a run train on a prepared split (label<TAB>text, from `bench_data
+# prepare`) and test on its test.tsv, with no validation split (the last epoch is kept).
+split_flags() {  # TRAIN TEST [SEED]: sets the array `split`
+  split=(--set "task.train=$1" --set "task.test=$2" --set task.valid= --set task.valid_fraction=0
+         --set task.format=tsv --set task.header=no --set task.label_column=0
+         --set task.text_columns=1 --set task.max_train_examples=0
+         --set task.max_valid_examples=0 --set task.max_test_examples=0)
+  if [[ -n ${3:-} ]]; then split+=(--set "run.seed=$3"); fi
+}
+
 json_field() {  # FILE KEY: a number from a one-line JSON object
   grep -o "\"$2\": [-0-9.eE+]*" "$1" | head -1 | awk '{ print $2 }'
 }

@@ -62,14 +62,6 @@ if [[ ",$methods," == *,ulmfit,* && -z $lm ]]; then
     --resume >"$work/logs/lm.log" 2>&1 || { tail -3 "$work/logs/lm.log" >&2; exit 1; }
 fi
 
-# The splits replace the config's task data; the run trains on all of its sample.
-split_flags() {  # SIZE SEED: sets the array `split`
-  split=(--set "task.train=$work/data/train-$1-$2.tsv" --set "task.test=$work/data/test.tsv"
-         --set task.valid= --set task.valid_fraction=0 --set task.format=tsv
-         --set task.header=no --set task.label_column=0 --set task.text_columns=1
-         --set task.max_train_examples=0 --set task.max_valid_examples=0
-         --set task.max_test_examples=0 --set "run.seed=$2")
-}
 # Stage 2 sees only the labelled sample's text.
 own_text_only=(--set task.unlabeled= --set task.max_unlabeled=0 --set finetune.use_test_text=false)
 
@@ -93,7 +85,7 @@ for size in ${sizes//,/ }; do
                         --set finetune.epochs=0 --set finetune.frozen_epochs=0) ;;
         fasttext) extra=() ;;
       esac
-      split_flags "$size" "$seed"
+      split_flags "$train" "$work/data/test.tsv" "$seed"
       run_method "$method" "$work/runs/$row" "$work/logs/$row.log" "$train" \
         "$work/data/test.tsv" "$seed" "$config" "${sets[@]}" "${split[@]}" "${extra[@]}"
       experiment_append "$results" "sample-efficiency-$name" "$method" "$size" "$labels" \

@@ -38,11 +38,8 @@ mkdir -p "$work/logs" "$out"
 train=$work/data/train-$examples-1.tsv test=$work/data/test.tsv
 test_docs=$(wc -l <"$test")
 run=$work/run
-common=("${sets[@]}" --set "task.train=$train" --set "task.test=$test" --set task.valid=
-        --set task.valid_fraction=0 --set task.format=tsv --set task.header=no
-        --set task.label_column=0 --set task.text_columns=1 --set task.max_train_examples=0
-        --set task.max_valid_examples=0 --set task.max_test_examples=0
-        --set task.unlabeled= --set finetune.use_test_text=false
+split_flags "$train" "$test"
+common=("${sets[@]}" "${split[@]}" --set task.unlabeled= --set finetune.use_test_text=false
         --set "finetune.epochs=$lm_epochs" --set finetune.frozen_epochs=0
         --set "run.output_dir=$run")
 
