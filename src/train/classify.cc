@@ -78,14 +78,10 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
     if (!other.ok()) {
       return absl::FailedPreconditionError(fmt::format(
           "classifier.language_model: {} is not a finished ulmfit run ({}); name a run "
-          "directory whose stage 2 wrote finetune/lm.pt", lm_run_dir, std::string(other.status().message())));
+          "directory whose stage 2 wrote finetune/lm.pt",
+          lm_run_dir, std::string(other.status().message())));
     }
-    if (other->model.backwards != config.model.backwards) {
-      return absl::FailedPreconditionError(fmt::format(
-          "classifier.language_model: {} reads text {}, but this config has model.backwards: "
-          "{}; make them match", lm_run_dir, other->model.backwards ? "backwards" : "forwards",
-          config.model.backwards ? "true" : "false"));
-    }
+    RETURN_IF_ERROR(CheckSameDirection(*other, config, resolved, "classifier.language_model"));
     lm_config = *other;
   }
   lm_config.run.output_dir = lm_run_dir;
@@ -185,7 +181,8 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
     }
     train_batcher.StartEpoch(0);
     const int64_t batches_per_pass = train_batcher.num_batches();
-    int64_t steps_per_epoch = std::max(batches_per_pass, clas.min_steps_per_epoch);
+    int64_t steps_per_epoch =  // no batches at all: nothing to repeat
+        batches_per_pass > 0 ? std::max(batches_per_pass, clas.min_steps_per_epoch) : 0;
     if (clas.max_steps > 0) steps_per_epoch = std::min(steps_per_epoch, clas.max_steps);
     const LrSchedule schedule(clas.schedule, phase.lr, clas.optimizer.beta1,
                               steps_per_epoch * std::max(phase.epochs, 1));

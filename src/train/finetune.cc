@@ -97,19 +97,23 @@ absl::StatusOr<PretrainedSource> FindPretrained(const Config& config) {
     const std::string resolved = (fs::path(source.dir) / "resolved.yaml").string();
     ASSIGN_OR_RETURN(Config other, LoadConfig(resolved));
     source.model = other.model;
-    if (other.model.backwards != config.model.backwards) {
-      return absl::FailedPreconditionError(fmt::format(
-          "{}: that run's language model reads text {}, but this config has model.backwards: "
-          "{}; set model.backwards to match or point finetune.pretrained at a {} run",
-          resolved, other.model.backwards ? "backwards" : "forwards",
-          config.model.backwards ? "true" : "false",
-          config.model.backwards ? "backward" : "forward"));
-    }
+    RETURN_IF_ERROR(CheckSameDirection(other, config, resolved, "finetune.pretrained"));
   }
   return source;
 }
 
 }  // namespace
+
+absl::Status CheckSameDirection(const Config& other, const Config& config,
+                                const std::string& where, const std::string& key) {
+  if (other.model.backwards == config.model.backwards) return absl::OkStatus();
+  return absl::FailedPreconditionError(fmt::format(
+      "{}: that run's language model reads text {}, but this config has model.backwards: {}; "
+      "set model.backwards to match or point {} at a {} run",
+      where, other.model.backwards ? "backwards" : "forwards",
+      config.model.backwards ? "true" : "false", key,
+      config.model.backwards ? "backward" : "forward"));
+}
 
 absl::StatusOr<ModelConfig> PretrainedModelConfig(const Config& config) {
   ASSIGN_OR_RETURN(const PretrainedSource source, FindPretrained(config));

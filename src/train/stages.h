@@ -32,6 +32,11 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
 // or this run's own.
 std::string LanguageModelRun(const Config& config);
 
+// An error naming `where` (a run's resolved.yaml) and `key` (the setting that pointed at it)
+// unless `other`, that run's config, reads text in the same direction as `config`.
+absl::Status CheckSameDirection(const Config& other, const Config& config,
+                                const std::string& where, const std::string& key);
+
 // The architecture of the pretrained LM stages 2 and 3 build on: this config's model section,
 // or that of the run named by finetune.pretrained.
 absl::StatusOr<ModelConfig> PretrainedModelConfig(const Config& config);
