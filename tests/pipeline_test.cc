@@ -184,6 +184,9 @@ TEST(PipelineTest, NoPretrainingBaselineSkipsStageOne) {
   EXPECT_TRUE(fs::exists(dir / "scratch" / "tokenizer" / "spm.model"));
   EXPECT_TRUE(fs::exists(dir / "scratch" / "model" / "classifier.pt"));
   EXPECT_NE(Read(dir / "err").find("random weights"), std::string::npos);
+  // With no pretrained run the model section's architecture applies; the log says which.
+  EXPECT_NE(Read(dir / "err").find("(16/24/2: model.emb_size"), std::string::npos)
+      << Read(dir / "err");
 
   // Run again: every stage is done and skipped. Change a classifier key: only stage 3 is stale
   // and runs again, and the log says which setting changed.

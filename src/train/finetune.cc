@@ -184,8 +184,13 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
   LanguageModel model(LanguageModelOptions::FromConfig(model_config, tokenizer.vocab_size(),
                                                        kPadId));
   if (source.weights.empty()) {
-    LogInfo("finetune: finetune.pretrained is none: the language model starts from random "
-            "weights");
+    // No pretrained run to copy the architecture from: the model section applies, whose
+    // defaults are the full-size model (slow on a CPU), so say which one this is.
+    LogInfo(fmt::format(
+        "finetune: finetune.pretrained is none: the language model starts from random weights, "
+        "with the model section's architecture ({}/{}/{}: model.emb_size/hidden_size/"
+        "num_layers)",
+        model_config.emb_size, model_config.hidden_size, model_config.num_layers));
   } else {
     ASSIGN_OR_RETURN(const Tokenizer pretrained_tokenizer, Tokenizer::Load(source.tokenizer));
     if (pretrained_tokenizer.SerializedModel() == tokenizer.SerializedModel()) {
