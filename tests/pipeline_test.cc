@@ -175,11 +175,13 @@ TEST(PipelineTest, NoPretrainingBaselineSkipsStageOne) {
   const fs::path dir = TempDir("scratch");
   WriteTinySetup(dir, "scratch", /*backwards=*/false);
   ASSERT_EQ(RunCli({"--config", (dir / "scratch.yaml").string(), "--set",
-                    "finetune.pretrained=none", "--set", "finetune.epochs=1", "--set",
-                    "finetune.frozen_epochs=0"},
+                    "finetune.pretrained=none", "--set", "finetune.epochs=1"},
                    dir / "out", dir / "err"),
             0)
       << Read(dir / "err");
+  // No pretrained encoder to freeze: the frozen epoch (1 by default) is skipped, and said so.
+  EXPECT_NE(Read(dir / "err").find("finetune.frozen_epochs skipped"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir / "scratch" / "finetune" / "frozen"));
   EXPECT_FALSE(fs::exists(dir / "scratch" / "pretrain" / "lm.pt"));
   EXPECT_TRUE(fs::exists(dir / "scratch" / "tokenizer" / "spm.model"));
   EXPECT_TRUE(fs::exists(dir / "scratch" / "model" / "classifier.pt"));
@@ -191,8 +193,7 @@ TEST(PipelineTest, NoPretrainingBaselineSkipsStageOne) {
   // Run again: every stage is done and skipped. Change a classifier key: only stage 3 is stale
   // and runs again, and the log says which setting changed.
   const std::vector<std::string> args = {"--config", (dir / "scratch.yaml").string(), "--set",
-                                         "finetune.pretrained=none", "--set", "finetune.epochs=1",
-                                         "--set", "finetune.frozen_epochs=0"};
+                                         "finetune.pretrained=none", "--set", "finetune.epochs=1"};
   ASSERT_EQ(RunCli(args, dir / "out", dir / "err2"), 0) << Read(dir / "err2");
   EXPECT_NE(Read(dir / "err2").find("classify: "), std::string::npos);
   EXPECT_EQ(Read(dir / "err2").find("training this stage again"), std::string::npos)
