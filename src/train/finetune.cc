@@ -237,9 +237,9 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
 
   StageResult result;
   const int num_groups = source.model.num_layers + 1;
-  // The frozen epochs fit new embeddings to a pretrained encoder. Over random LSTMs they only
-  // grow the embeddings at the frozen rate, and the classifier then learns nothing from the
-  // encoder (TREC-6, 1,000 labels, seed 1: 81% test error, always the same class; 59% without).
+  // The frozen epochs fit new embeddings to a pretrained encoder. Over random LSTMs they protect
+  // nothing, and they left an encoder the classifier could not learn from (TREC-6, 1,000 labels,
+  // seed 1: 81% test error, always the same class; 59% without; docs/results.md, Ablations).
   const bool random_start = source.weights.empty();
   if (ft.frozen_epochs > 0 && random_start) {
     LogInfo("finetune: finetune.frozen_epochs skipped: with finetune.pretrained: none there is "
