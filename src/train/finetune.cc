@@ -183,7 +183,8 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
   model_config.drop_mult = ft.drop_mult;
   LanguageModel model(LanguageModelOptions::FromConfig(model_config, tokenizer.vocab_size(),
                                                        kPadId));
-  if (source.weights.empty()) {
+  const bool random_start = source.weights.empty();  // finetune.pretrained: none
+  if (random_start) {
     // No pretrained run to copy the architecture from: the model section applies, whose
     // defaults are the full-size model (slow on a CPU), so say which one this is.
     LogInfo(fmt::format(
@@ -240,12 +241,10 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
   // The frozen epochs fit new embeddings to a pretrained encoder. Over random LSTMs they protect
   // nothing, and the classifier learned less from the result (TREC-6, 1,000 labels, CPU config,
   // 3 seeds: 65.9% test error with a frozen epoch, 55.0% without; docs/results.md, Ablations).
-  const bool random_start = source.weights.empty();
   if (ft.frozen_epochs > 0 && random_start) {
     LogInfo("finetune: finetune.frozen_epochs skipped: with finetune.pretrained: none there is "
             "no pretrained encoder to freeze");
-  }
-  if (ft.frozen_epochs > 0 && !random_start) {
+  } else if (ft.frozen_epochs > 0) {
     const fs::path frozen_dir = stage_dir / "frozen";
     const std::string frozen_weights = (frozen_dir / "lm.pt").string();
     if (fs::exists(frozen_weights)) {
