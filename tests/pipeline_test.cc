@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -110,6 +111,34 @@ TEST(PipelineTest, ThreeStagesThenPredictInInputOrderAndEvaluate) {
   EXPECT_NE(Read(second / "classifier" / "best.json").find("\"epoch\": 5, \"metric\": \"last_epoch\""),
             std::string::npos);
   EXPECT_GT(JsonNumber(Read(second / "test_metrics.json"), "accuracy"), 0.7);
+
+  // Precise BatchNorm statistics (on by default) change only the head's running statistics:
+  // the same run with classifier.precise_bn_docs=0 trains exactly the same weights.
+  const fs::path plain = dir / "plain";
+  ASSERT_EQ(RunCli({"--config", (dir / "run.yaml").string(), "--set",
+                    "run.output_dir=" + plain.string(), "--set",
+                    "classifier.language_model=" + (dir / "run").string(), "--set",
+                    "task.valid_fraction=0", "--set", "classifier.min_steps_per_epoch=25",
+                    "--set", "classifier.phase_epochs=1,1,1,2", "--set",
+                    "classifier.precise_bn_docs=0"},
+                   dir / "plain.out", dir / "plain.err"),
+            0)
+      << Read(dir / "plain.err");
+  torch::serialize::InputArchive with_bn, without_bn;
+  with_bn.load_from((second / "model" / "classifier.pt").string());
+  without_bn.load_from((plain / "model" / "classifier.pt").string());
+  int stats_changed = 0;
+  for (const std::string& key : with_bn.keys()) {
+    torch::Tensor a, b;
+    ASSERT_TRUE(with_bn.try_read(key, a)) << key;
+    ASSERT_TRUE(without_bn.try_read(key, b)) << key;
+    if (key.find("running_") != std::string::npos) {
+      stats_changed += !torch::equal(a, b);
+    } else {
+      EXPECT_TRUE(torch::equal(a, b)) << key;
+    }
+  }
+  EXPECT_EQ(stats_changed, 4);  // head.bn1 and head.bn2, mean and variance
 }
 
 // The paper's bidirectional classifier: a backward run (model.backwards) trained end to end,

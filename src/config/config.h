@@ -176,6 +176,9 @@ struct ClassifierConfig {
   // Small labelled sets: an epoch repeats the (reshuffled) data until it has at least this
   // many steps, so 100 labels still get enough updates for the schedule to mean something.
   int64_t min_steps_per_epoch = 0;
+  // After every epoch, set the head's BatchNorm statistics from this many training documents
+  // with dropout off (train/precise_bn.h); 0 = keep the running averages of training.
+  int64_t precise_bn_docs = 2000;
   // A run directory whose fine-tuned LM (finetune/lm.pt) and tokenizer the classifier starts
   // from; stages 1 and 2 are then skipped. Empty = this run's own stage 2.
   std::string language_model;

@@ -182,6 +182,7 @@ void VisitFields(ClassifierConfig& c, V& v) {
   v("tar_beta", c.tar_beta);
   v("select_metric", c.select_metric);
   v("min_steps_per_epoch", c.min_steps_per_epoch);
+  v("precise_bn_docs", c.precise_bn_docs);
   v("language_model", c.language_model);
   v("mixed_precision", c.mixed_precision);
   v("max_steps", c.max_steps);
@@ -1115,6 +1116,7 @@ absl::Status ValidateConfig(const Config& config) {
   check.OneOf("classifier.select_metric", clas.select_metric, {"accuracy", "macro_f1", "loss"});
   check.AtLeast<int64_t>("classifier.max_steps", clas.max_steps, 0);
   check.AtLeast<int64_t>("classifier.min_steps_per_epoch", clas.min_steps_per_epoch, 0);
+  check.AtLeast<int64_t>("classifier.precise_bn_docs", clas.precise_bn_docs, 0);
 
   const ActiveConfig& active = config.active;
   const std::vector<std::string> strategy_names = {"least_confidence", "margin", "entropy",

@@ -15,6 +15,7 @@
 #include "train/autocast.h"
 #include "train/checkpoint.h"
 #include "train/classifier_eval.h"
+#include "train/precise_bn.h"
 #include "train/schedule.h"
 #include "train/stages.h"
 #include "train/task_data.h"
@@ -122,6 +123,15 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
   ClasBatcher valid_batcher(&valid_ids, &valid_labels, clas.batch_size, clas.bptt,
                             /*shuffle=*/false, config.model.backwards, 0);
   valid_batcher.StartEpoch(0);
+  // The same fixed sample after every epoch, so a resumed run measures what an uninterrupted one
+  // would have. Draws no random numbers: training is the same with or without it.
+  const TokenizedCorpus bn_ids = SelectDocuments(
+      train_ids, clas.precise_bn_docs > 0
+                     ? PreciseBatchNormSample(train_ids.num_docs(), clas.precise_bn_docs,
+                                              config.run.seed + 5)
+                     : std::vector<int64_t>{});
+  ClasBatcher bn_batcher(&bn_ids, nullptr, clas.batch_size, clas.bptt, /*shuffle=*/false,
+                         config.model.backwards, 0);
 
   // One optimizer for all phases (its moments persist, as in fastai); a group per layer group.
   const auto groups = model->LayerGroups();
@@ -256,6 +266,7 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
       }
       progress.Finish();
       const double train_seconds = SecondsSince(epoch_start);
+      SetPreciseBatchNormStatistics(model, bn_batcher, device);
       const double train_loss = loss_sum / std::max<int64_t>(seen, 1);
       JsonLine line;
       line.Add("stage", "classify").Add("event", "epoch").Add("epoch", global_epoch + 1)
