@@ -67,4 +67,4 @@ tail -n +2 "$in/results.csv" | while IFS=, read -r experiment method size labels
   echo "rescore: $method, $labels labels, seed $seed: test error $error -> $new_error"
 done
 "$BENCH_DATA" report --results "$results" --out "$out" \
-  --title "$(head -1 "$in/results.md" 2>/dev/null | sed 's/^# //') (precise BN)"
+  --title "$(head -1 "$in/results.md" 2>/dev/null | sed 's/^# //')"
