@@ -5,8 +5,8 @@
 //   precise_bn --model DIR --data TRAIN_FILE --out DIR [--docs N] [--seed S] [--threads N]
 //
 // TRAIN_FILE is the labelled file the model was trained on, in its task format; the labels are
-// not used. --docs (default 2000) and --seed (default: the model's run.seed + 5) pick the sample,
-// as stage 3 does.
+// not used. --docs (default: the model's classifier.precise_bn_docs, or 2000 where that is 0)
+// and --seed (default: the model's run.seed + 5) pick the sample, as stage 3 does.
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -38,7 +38,7 @@ int Fail(const std::string& message) {
 int main(int argc, char** argv) {
   EnsureFastCpuEnvironment(argc, argv);
   std::string model_dir, data_path, out_dir;
-  int64_t docs = 2000;
+  int64_t docs = -1;
   int64_t seed = -1;
   int threads = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   auto data = ReadLabeledData(data_path, config->task);
   if (!data.ok()) return Fail(std::string(data.status().message()));
   if (seed < 0) seed = static_cast<int64_t>(config->run.seed) + 5;
+  if (docs < 0) docs = config->classifier.precise_bn_docs > 0 ? config->classifier.precise_bn_docs : 2000;
   std::vector<std::string> texts;
   for (int64_t i : PreciseBatchNormSample(data->size(), docs, static_cast<uint64_t>(seed))) {
     texts.push_back(data->texts[i]);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-scores the rows of an experiment whose classifiers were trained before
 # classifier.precise_bn_docs existed: sets each saved model's head BatchNorm statistics the way
-# stage 3 now does (bench/precise_bn.cc, the same seeded 2,000-document sample), evaluates it
+# stage 3 now does (bench/precise_bn.cc, the same seeded sample of training documents), evaluates it
 # again on the same test split and writes the rows to a new results directory. Training is the
 # same with or without precise BN (tests/pipeline_test.cc checks the weights are identical), so
 # these are the numbers the driver gives today, without training again.

@@ -21,6 +21,7 @@ int RunScript(const std::vector<std::string>& args, const fs::path& log) {
   if (pid == 0) {
     ::setenv("ULMFIT", ULMFIT_BINARY, 1);
     ::setenv("BENCH_DATA", ULMFIT_BENCH_DATA, 1);
+    ::setenv("PRECISE_BN", (fs::path(ULMFIT_BENCH_DATA).parent_path() / "precise_bn").c_str(), 1);
     std::vector<std::string> copy = args;
     std::vector<char*> argv{const_cast<char*>("bash")};
     for (auto& a : copy) argv.push_back(a.data());
@@ -58,7 +59,9 @@ TEST(BenchSmokeTest, SampleEfficiencyDriver) {
       std::string(ULMFIT_SOURCE_DIR) + "/bench/sample_efficiency.sh",
       (dir / "base.yaml").string(), "--sizes", "20,all", "--seeds", "1,2", "--methods", methods,
       "--work", (dir / "work").string(), "--out", (dir / "results").string(),
-      "--set", "pretrain.data.train=", "--set", "finetune.pretrained=" + (dir / "base").string()};
+      "--set", "pretrain.data.train=", "--set", "finetune.pretrained=" + (dir / "base").string(),
+      // fewer than the 20 examples, so the re-scoring below must draw the same sample
+      "--set", "classifier.precise_bn_docs=12"};
   const fs::path log = dir / "driver.log";
   ASSERT_EQ(RunScript(args, log), 0) << Read(log);
 
@@ -92,6 +95,34 @@ TEST(BenchSmokeTest, SampleEfficiencyDriver) {
   // A rerun finds every row done: nothing is trained again.
   ASSERT_EQ(RunScript(args, log), 0) << Read(log);
   EXPECT_EQ(Lines(Read(dir / "results" / "results.csv")).size(), rows.size());
+
+  // These runs trained with precise BN on, and bench/precise_bn measures the same documents as
+  // stage 3 (the model's precise_bn_docs and seed), so re-scoring changes no error or macro-F1.
+  ASSERT_EQ(RunScript({std::string(ULMFIT_SOURCE_DIR) + "/bench/rescore_precise_bn.sh",
+                       (dir / "results").string(), (dir / "rescored").string(),
+                       (dir / "work").string()},
+                      log),
+            0)
+      << Read(log);
+  const std::vector<std::string> rescored = Lines(Read(dir / "rescored" / "results.csv"));
+  ASSERT_EQ(rescored.size(), rows.size()) << Read(log);
+  for (size_t i = 1; i < rows.size(); ++i) {
+    const auto first_fields = [](const std::string& row) {  // experiment ... macro_f1
+      size_t at = 0;
+      for (int k = 0; k < 7; ++k) at = row.find(',', at) + 1;
+      return row.substr(0, at);
+    };
+    EXPECT_EQ(first_fields(rescored[i]), first_fields(rows[i])) << Read(log);
+  }
+  int rescored_runs = 0;  // the test loss too, which any other sample would move
+  for (const auto& run : fs::directory_iterator(dir / "work" / "runs")) {
+    if (!fs::exists(run.path() / "test_metrics-precise-bn.json")) continue;
+    ++rescored_runs;
+    EXPECT_EQ(JsonNumber(Read(run.path() / "test_metrics-precise-bn.json"), "loss"),
+              JsonNumber(Read(run.path() / "test_metrics.json"), "loss"))
+        << run.path();
+  }
+  EXPECT_EQ(rescored_runs, 2 * 2 * 3);  // ulmfit, supervised, scratch at 2 sizes, 2 seeds
   fs::remove_all(dir);
 #endif
 }
