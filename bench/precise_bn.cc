@@ -14,12 +14,9 @@
 #include <filesystem>
 #include <string>
 
-#include "config/config_loader.h"
 #include "data/labeled_data.h"
 #include "data/token_cache.h"
-#include "model/classifier.h"
 #include "text/rules.h"
-#include "text/tokenizer.h"
 #include "train/checkpoint.h"
 #include "train/classifier_eval.h"
 #include "train/precise_bn.h"
@@ -56,32 +53,25 @@ int main(int argc, char** argv) {
   }
   ConfigureThreads(threads);
   const torch::Device device(torch::kCPU);
-  auto config = LoadConfig((fs::path(model_dir) / "config.yaml").string());
-  if (!config.ok()) return Fail(std::string(config.status().message()));
-  auto tokenizer = Tokenizer::Load((fs::path(model_dir) / "spm.model").string());
-  if (!tokenizer.ok()) return Fail(std::string(tokenizer.status().message()));
-  auto labels = LabelSet::Load((fs::path(model_dir) / "labels.txt").string());
-  if (!labels.ok()) return Fail(std::string(labels.status().message()));
-  TextClassifier model(ClassifierOptions::FromConfig(config->model, config->classifier,
-                                                     tokenizer->vocab_size(), labels->size(),
-                                                     kPadId));
-  const std::string weights = (fs::path(model_dir) / kClassifierWeightsFile).string();
-  if (auto status = LoadModuleWeights(*model, weights); !status.ok()) {
-    return Fail(std::string(status.message()));
-  }
-  auto data = ReadLabeledData(data_path, config->task);
+  auto classifier = Classifier::Load(model_dir, device);
+  if (!classifier.ok()) return Fail(std::string(classifier.status().message()));
+  const Config& config = classifier->config();
+  auto data = ReadLabeledData(data_path, config.task);
   if (!data.ok()) return Fail(std::string(data.status().message()));
-  if (seed < 0) seed = static_cast<int64_t>(config->run.seed) + 5;
-  if (docs < 0) docs = config->classifier.precise_bn_docs > 0 ? config->classifier.precise_bn_docs : 2000;
+  if (seed < 0) seed = static_cast<int64_t>(config.run.seed) + 5;
+  if (docs < 0) {
+    docs = config.classifier.precise_bn_docs > 0 ? config.classifier.precise_bn_docs : 2000;
+  }
   std::vector<std::string> texts;
   for (int64_t i : PreciseBatchNormSample(data->size(), docs, static_cast<uint64_t>(seed))) {
     texts.push_back(data->texts[i]);
   }
-  const RuleOptions rules{config->text.rules, config->text.lowercase};
-  auto ids = TokenizeCorpus(texts, *tokenizer, rules, "", threads);
+  const RuleOptions rules{config.text.rules, config.text.lowercase};
+  auto ids = TokenizeCorpus(texts, classifier->tokenizer(), rules, "", threads);
   if (!ids.ok()) return Fail(std::string(ids.status().message()));
-  ClasBatcher batcher(&*ids, nullptr, config->classifier.batch_size, config->classifier.bptt,
-                      /*shuffle=*/false, config->model.backwards, 0);
+  ClasBatcher batcher(&*ids, nullptr, config.classifier.batch_size, config.classifier.bptt,
+                      /*shuffle=*/false, config.model.backwards, 0);
+  TextClassifier& model = classifier->model();
   SetPreciseBatchNormStatistics(model, batcher, device);
 
   fs::create_directories(out_dir);

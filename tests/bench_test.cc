@@ -106,12 +106,12 @@ TEST(BenchSmokeTest, SampleEfficiencyDriver) {
       << Read(log);
   const std::vector<std::string> rescored = Lines(Read(dir / "rescored" / "results.csv"));
   ASSERT_EQ(rescored.size(), rows.size()) << Read(log);
+  const auto first_fields = [](const std::string& row) {  // experiment ... macro_f1
+    size_t at = 0;
+    for (int k = 0; k < 7; ++k) at = row.find(',', at) + 1;
+    return row.substr(0, at);
+  };
   for (size_t i = 1; i < rows.size(); ++i) {
-    const auto first_fields = [](const std::string& row) {  // experiment ... macro_f1
-      size_t at = 0;
-      for (int k = 0; k < 7; ++k) at = row.find(',', at) + 1;
-      return row.substr(0, at);
-    };
     EXPECT_EQ(first_fields(rescored[i]), first_fields(rows[i])) << Read(log);
   }
   int rescored_runs = 0;  // the test loss too, which any other sample would move

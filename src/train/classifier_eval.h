@@ -46,6 +46,9 @@ class Classifier {
 
   const LabelSet& labels() const { return labels_; }
   const Config& config() const { return config_; }
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+  // The network itself, for tools that change its weights in place (bench/precise_bn).
+  TextClassifier& model() const { return model_; }
 
  private:
   Classifier(Config config, Tokenizer tokenizer, LabelSet labels, TextClassifier model,
