@@ -24,7 +24,8 @@ experiment_has_row() {  # RESULTS METHOD SIZE SEED
     END { exit !found }' "$1"
 }
 
-commit_id() {
+commit_id() {  # BENCH_COMMIT overrides it where the tree travels without .git (a GPU machine)
+  [[ -n ${BENCH_COMMIT:-} ]] && { echo "$BENCH_COMMIT"; return; }
   local id
   id=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   git diff --quiet HEAD -- src bench configs 2>/dev/null || id="$id-dirty"

@@ -2,7 +2,8 @@
 # of a pip `torch`, on a lent GPU machine without Debian's -dev packages. Put their .deb files
 # in build-debs/ first (apt-get download libabsl-dev libabsl20220623 libyaml-cpp-dev
 # libyaml-cpp0.7 libfmt-dev libfmt9 libsentencepiece-dev libsentencepiece0 libgtest-dev
-# zlib1g-dev). Set GPU_TESTS=1 to build the tests too. Expects $OUT (the results folder).
+# zlib1g-dev). Set GPU_TESTS=1 to build the tests too, or GPU_TARGETS="ulmfit bench_data" to build
+# only those. Expects $OUT (the results folder).
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 prefix=$PWD/build-debs/prefix
 if ls build-debs/*.deb >/dev/null 2>&1; then
@@ -18,5 +19,5 @@ t0=$(date +%s)
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DULMFIT_BUILD_TESTS="${GPU_TESTS:-0}" \
   -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix/usr" -DCMAKE_CUDA_ARCHITECTURES=90 >"$OUT/cmake.log" 2>&1 \
   || { tail -30 "$OUT/cmake.log"; exit 1; }
-cmake --build build-gpu -j"$(nproc)" >"$OUT/build.log" 2>&1 || { grep -E "error" -A3 "$OUT/build.log" | head -40; exit 1; }
+cmake --build build-gpu -j"$(nproc)" ${GPU_TARGETS:+--target $GPU_TARGETS} >"$OUT/build.log" 2>&1 || { grep -E "error" -A3 "$OUT/build.log" | head -40; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s"
