@@ -2,8 +2,9 @@
 # of a pip `torch`, on a lent GPU machine without Debian's -dev packages. Put their .deb files
 # in build-debs/ first (apt-get download libabsl-dev libabsl20220623 libyaml-cpp-dev
 # libyaml-cpp0.7 libfmt-dev libfmt9 libsentencepiece-dev libsentencepiece0 libgtest-dev
-# zlib1g-dev). Set GPU_TESTS=1 to build the tests too, or GPU_TARGETS="ulmfit bench_data" to build
-# only those. Expects $OUT (the results folder).
+# zlib1g-dev; for bench/speed.sh also time, fasttext and libfasttext0, whose programs this puts
+# on PATH; not yet tried on a GPU machine). Set GPU_TESTS=1 to build the tests too, or
+# GPU_TARGETS="ulmfit bench_data" to build only those. Expects $OUT (the results folder).
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 prefix=$PWD/build-debs/prefix
 if ls build-debs/*.deb >/dev/null 2>&1; then
@@ -12,6 +13,7 @@ if ls build-debs/*.deb >/dev/null 2>&1; then
   sed -i "s|^prefix=/usr|prefix=$prefix/usr|" "$prefix"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc
   export PKG_CONFIG_PATH=$prefix/usr/lib/x86_64-linux-gnu/pkgconfig
   export LD_LIBRARY_PATH=$prefix/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+  export PATH=$PATH:$prefix/usr/bin
 fi
 torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'

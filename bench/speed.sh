@@ -9,11 +9,15 @@
 #   --examples N   labelled training examples (default 1000); stage 2 reads only their text
 #   --lm-epochs N  stage-2 epochs timed (default 1, no frozen epoch)
 #   --out DIR      speed.csv and speed.md (default docs/results/speed-NAME)
-# Needs /usr/bin/time (Debian package `time`) for peak memory.
+# Needs GNU time (Debian package `time`) for peak memory: the one on PATH, or TIME_BIN. fastText's
+# rows are skipped, with a note, where `fasttext` is not installed (a lent GPU machine).
+# ULMFIT, BENCH_DATA and BENCH_LM name the binaries (default build/...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/experiment_lib.sh
-[[ -x /usr/bin/time ]] || { echo "speed: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
+TIME_BIN=${TIME_BIN:-$(type -P time || echo /usr/bin/time)}
+BENCH_LM=${BENCH_LM:-build/bench_lm}
+[[ -x $TIME_BIN ]] || { echo "speed: $TIME_BIN is missing (apt-get install time, or set TIME_BIN)" >&2; exit 1; }
 
 config=${1:?usage: bench/speed.sh CONFIG [--examples N] [--lm-epochs N] [--work DIR] [--out DIR] [--set KEY=VALUE ...]}
 shift
@@ -48,7 +52,7 @@ echo "program,step,items,unit,seconds,items_per_s,peak_rss_mb,commit,hardware" >
 timed() {  # PROGRAM STEP ITEMS UNIT COMMAND...: runs it under /usr/bin/time, appends a row
   local program=$1 step=$2 items=$3 unit=$4 seconds rss
   shift 4
-  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/logs/$program-$step.log" 2>&1 ||
+  "$TIME_BIN" -f "%e %M" -o "$work/time" "$@" >"$work/logs/$program-$step.log" 2>&1 ||
     { echo "speed: $program $step failed (log $work/logs/$program-$step.log)" >&2; exit 1; }
   read -r seconds rss <"$work/time"
   echo "$program,$step,$items,$unit,$seconds,$(awk -v n="$items" -v s="$seconds" \
@@ -57,7 +61,7 @@ timed() {  # PROGRAM STEP ITEMS UNIT COMMAND...: runs it under /usr/bin/time, ap
 }
 
 # Stage 2: its tokens are known only after it ran (its metrics.jsonl says how many).
-/usr/bin/time -f "%e %M" -o "$work/time" "$ULMFIT" --config "$config" "${common[@]}" \
+"$TIME_BIN" -f "%e %M" -o "$work/time" "$ULMFIT" --config "$config" "${common[@]}" \
   --stage finetune >"$work/logs/ulmfit-finetune.log" 2>&1 ||
   { echo "speed: stage 2 failed (log $work/logs/ulmfit-finetune.log)" >&2; exit 1; }
 read -r seconds rss <"$work/time"
@@ -75,20 +79,25 @@ timed ulmfit "prediction (ulmfit predict)" "$test_docs" documents \
   "$ULMFIT" predict --model "$run" --input "$work/test_texts.txt"
 
 # fastText on the same split (its own format: __label__X text, lowercased).
-awk -F'\t' '{ print "__label__" $1 " " tolower($2) }' "$train" >"$work/ft_train.txt"
-awk -F'\t' '{ print tolower($2) }' "$test" >"$work/ft_test.txt"
-timed fasttext "training (bigrams; 25 epochs)" "$examples" "training examples" \
-  fasttext supervised -input "$work/ft_train.txt" -output "$work/ft" -wordNgrams 2 -epoch 25 \
-  -lr 0.5 -dim 100 -thread "$(nproc)" -verbose 0
-timed fasttext prediction "$test_docs" documents \
-  fasttext predict "$work/ft.bin" "$work/ft_test.txt"
+if command -v fasttext >/dev/null; then
+  awk -F'\t' '{ print "__label__" $1 " " tolower($2) }' "$train" >"$work/ft_train.txt"
+  awk -F'\t' '{ print tolower($2) }' "$test" >"$work/ft_test.txt"
+  timed fasttext "training (bigrams; 25 epochs)" "$examples" "training examples" \
+    fasttext supervised -input "$work/ft_train.txt" -output "$work/ft" -wordNgrams 2 -epoch 25 \
+    -lr 0.5 -dim 100 -thread "$(nproc)" -verbose 0
+  timed fasttext prediction "$test_docs" documents \
+    fasttext predict "$work/ft.bin" "$work/ft_test.txt"
+else
+  echo "speed: fasttext is not installed here; its rows are skipped (apt-get install fasttext)" >&2
+fi
 
 {
   echo "# Speed and memory: $name"
   echo
   echo "\`bench/speed.sh $config\` with $examples labelled training examples and $test_docs test"
   echo "documents, one step after another on $(hardware_name). Seconds are wall time of the"
-  echo "whole command (loading and tokenizing included); peak RSS from /usr/bin/time."
+  echo "whole command (loading and tokenizing included); peak RSS from GNU time."
+  command -v fasttext >/dev/null || echo "fastText was not installed on this machine: no rows for it."
   echo
   echo "| program | step | items | seconds (wall) | items/s | peak RSS MB |"
   echo "|---|---|---|---|---|---|"
@@ -104,7 +113,7 @@ timed fasttext prediction "$test_docs" documents \
   echo "LM training steps on random tokens (\`build/bench_lm --model both\`), the full model"
   echo "(400/1150/3) beside the small one (128/512/2):"
   echo
-  build/bench_lm --model both --steps 5 --warmup 1 2>&1 | grep '^|' || true
+  "$BENCH_LM" --model both --steps 5 --warmup 1 2>&1 | grep '^|' || true
   echo
   echo "Commit $(commit_id), $(date -u +%F)."
 } >"$out/speed.md"
