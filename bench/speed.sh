@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 source bench/experiment_lib.sh
 TIME_BIN=${TIME_BIN:-$(type -P time || echo /usr/bin/time)}
 BENCH_LM=${BENCH_LM:-build/bench_lm}
+have_fasttext=$(command -v fasttext || true)
 [[ -x $TIME_BIN ]] || { echo "speed: $TIME_BIN is missing (apt-get install time, or set TIME_BIN)" >&2; exit 1; }
 
 config=${1:?usage: bench/speed.sh CONFIG [--examples N] [--lm-epochs N] [--work DIR] [--out DIR] [--set KEY=VALUE ...]}
@@ -49,7 +50,7 @@ common=("${sets[@]}" "${split[@]}" --set task.unlabeled= --set finetune.use_test
 
 csv=$out/speed.csv
 echo "program,step,items,unit,seconds,items_per_s,peak_rss_mb,commit,hardware" >"$csv"
-timed() {  # PROGRAM STEP ITEMS UNIT COMMAND...: runs it under /usr/bin/time, appends a row
+timed() {  # PROGRAM STEP ITEMS UNIT COMMAND...: runs it under GNU time, appends a row
   local program=$1 step=$2 items=$3 unit=$4 seconds rss
   shift 4
   "$TIME_BIN" -f "%e %M" -o "$work/time" "$@" >"$work/logs/$program-$step.log" 2>&1 ||
@@ -79,7 +80,7 @@ timed ulmfit "prediction (ulmfit predict)" "$test_docs" documents \
   "$ULMFIT" predict --model "$run" --input "$work/test_texts.txt"
 
 # fastText on the same split (its own format: __label__X text, lowercased).
-if command -v fasttext >/dev/null; then
+if [[ -n $have_fasttext ]]; then
   awk -F'\t' '{ print "__label__" $1 " " tolower($2) }' "$train" >"$work/ft_train.txt"
   awk -F'\t' '{ print tolower($2) }' "$test" >"$work/ft_test.txt"
   timed fasttext "training (bigrams; 25 epochs)" "$examples" "training examples" \
@@ -97,7 +98,7 @@ fi
   echo "\`bench/speed.sh $config\` with $examples labelled training examples and $test_docs test"
   echo "documents, one step after another on $(hardware_name). Seconds are wall time of the"
   echo "whole command (loading and tokenizing included); peak RSS from GNU time."
-  command -v fasttext >/dev/null || echo "fastText was not installed on this machine: no rows for it."
+  [[ -n $have_fasttext ]] || echo "fastText was not installed on this machine: no rows for it."
   echo
   echo "| program | step | items | seconds (wall) | items/s | peak RSS MB |"
   echo "|---|---|---|---|---|---|"
