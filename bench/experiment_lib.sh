@@ -61,8 +61,9 @@ run_method() {
   t0=$(date +%s.%N)
   if [[ $method == fasttext ]]; then
     mkdir -p "$dir"
-    if ! bench/fasttext_baseline.sh "$train" "$test" -seed "$seed" >"$dir/test_metrics.json" \
-        2>"$log"; then
+    # shellcheck disable=SC2086  # FASTTEXT_ARGS: extra fastText flags, split on spaces
+    if ! bench/fasttext_baseline.sh "$train" "$test" -seed "$seed" ${FASTTEXT_ARGS:-} \
+        >"$dir/test_metrics.json" 2>"$log"; then
       echo "$0: fastText failed on $train (log $log):" >&2
       tail -3 "$log" >&2
       exit 1

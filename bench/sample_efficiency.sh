@@ -19,7 +19,8 @@
 #   --set KEY=VALUE  passed to every ulmfit run (and to the splits' config)
 # NAME is CONFIG's file name without .yaml. Rows already in results.csv are not run again, so
 # an interrupted experiment continues where it stopped. ULMFIT and BENCH_DATA name the binaries
-# (default build/ulmfit and build/bench_data).
+# (default build/ulmfit and build/bench_data); FASTTEXT_ARGS adds flags to every fastText run
+# (the smoke test's "-bucket 10000" spares each run fastText's 800 MB bigram table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/experiment_lib.sh
@@ -83,7 +84,7 @@ for size in ${sizes//,/ }; do
         scratch) extra=("${own_text_only[@]}" --set finetune.pretrained=none
                         --set "text.spm_model=$pretrained_tokenizer" "${model_flags[@]}"
                         --set finetune.epochs=0 --set finetune.frozen_epochs=0) ;;
-        fasttext) extra=() ;;
+        fasttext) extra=(${FASTTEXT_ARGS:+fasttext $FASTTEXT_ARGS}) ;;  # for the settings column
       esac
       split_flags "$train" "$work/data/test.tsv" "$seed"
       run_method "$method" "$work/runs/$row" "$work/logs/$row.log" "$train" \

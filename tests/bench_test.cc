@@ -21,6 +21,9 @@ int RunScript(const std::vector<std::string>& args, const fs::path& log) {
   if (pid == 0) {
     ::setenv("ULMFIT", ULMFIT_BINARY, 1);
     ::setenv("BENCH_DATA", ULMFIT_BENCH_DATA, 1);
+    // fastText's default 2M-bucket bigram table (800 MB, written and read back each run) would
+    // take most of the smoke test's time on its 160 rows.
+    ::setenv("FASTTEXT_ARGS", "-bucket 10000", 1);
     ::setenv("PRECISE_BN", (fs::path(ULMFIT_BENCH_DATA).parent_path() / "precise_bn").c_str(), 1);
     std::vector<std::string> copy = args;
     std::vector<char*> argv{const_cast<char*>("bash")};
@@ -42,6 +45,13 @@ std::vector<std::string> Lines(const std::string& text) {
   std::stringstream in(text);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
+}
+
+std::vector<std::string> Cells(const std::string& csv_row) {
+  std::vector<std::string> cells;
+  std::stringstream in(csv_row);
+  for (std::string cell; std::getline(in, cell, ',');) cells.push_back(cell);
+  return cells;
 }
 #endif
 
@@ -70,9 +80,7 @@ TEST(BenchSmokeTest, SampleEfficiencyDriver) {
   ASSERT_EQ(rows.size(), 1 + 2 * 2 * num_methods) << Read(log);
   EXPECT_EQ(rows[0].rfind("experiment,method,size,labels,seed,test_error,", 0), 0u);
   for (size_t i = 1; i < rows.size(); ++i) {
-    std::vector<std::string> cells;
-    std::stringstream in(rows[i]);
-    for (std::string cell; std::getline(in, cell, ',');) cells.push_back(cell);
+    const std::vector<std::string> cells = Cells(rows[i]);
     ASSERT_GE(cells.size(), 11u) << rows[i];
     // Size 20 means 20 labelled examples; "all" the whole 160-row training file.
     EXPECT_EQ(cells[3], cells[2] == "all" ? "160" : "20") << rows[i];
@@ -98,21 +106,32 @@ TEST(BenchSmokeTest, SampleEfficiencyDriver) {
 
   // These runs trained with precise BN on, and bench/precise_bn measures the same documents as
   // stage 3 (the model's precise_bn_docs and seed), so re-scoring changes no error or macro-F1.
+  // Seed 1's rows are enough (every process pays libtorch's second of start-up).
+  fs::create_directories(dir / "seed1");
+  {
+    std::ofstream seed1(dir / "seed1" / "results.csv");
+    seed1 << rows[0] << "\n";
+    for (size_t i = 1; i < rows.size(); ++i) {
+      if (Cells(rows[i])[4] == "1") seed1 << rows[i] << "\n";
+    }
+  }
+  const std::vector<std::string> seed1_rows = Lines(Read(dir / "seed1" / "results.csv"));
+  ASSERT_EQ(seed1_rows.size(), 1 + 2 * num_methods) << Read(dir / "seed1" / "results.csv");
   ASSERT_EQ(RunScript({std::string(ULMFIT_SOURCE_DIR) + "/bench/rescore_precise_bn.sh",
-                       (dir / "results").string(), (dir / "rescored").string(),
+                       (dir / "seed1").string(), (dir / "rescored").string(),
                        (dir / "work").string()},
                       log),
             0)
       << Read(log);
   const std::vector<std::string> rescored = Lines(Read(dir / "rescored" / "results.csv"));
-  ASSERT_EQ(rescored.size(), rows.size()) << Read(log);
+  ASSERT_EQ(rescored.size(), seed1_rows.size()) << Read(log);
   const auto first_fields = [](const std::string& row) {  // experiment ... macro_f1
     size_t at = 0;
     for (int k = 0; k < 7; ++k) at = row.find(',', at) + 1;
     return row.substr(0, at);
   };
-  for (size_t i = 1; i < rows.size(); ++i) {
-    EXPECT_EQ(first_fields(rescored[i]), first_fields(rows[i])) << Read(log);
+  for (size_t i = 1; i < seed1_rows.size(); ++i) {
+    EXPECT_EQ(first_fields(rescored[i]), first_fields(seed1_rows[i])) << Read(log);
   }
   int rescored_runs = 0;  // the test loss too, which any other sample would move
   for (const auto& run : fs::directory_iterator(dir / "work" / "runs")) {
@@ -122,7 +141,7 @@ TEST(BenchSmokeTest, SampleEfficiencyDriver) {
               JsonNumber(Read(run.path() / "test_metrics.json"), "loss"))
         << run.path();
   }
-  EXPECT_EQ(rescored_runs, 2 * 2 * 3);  // ulmfit, supervised, scratch at 2 sizes, 2 seeds
+  EXPECT_EQ(rescored_runs, 2 * 3);  // ulmfit, supervised, scratch at 2 sizes, seed 1
   fs::remove_all(dir);
 #endif
 }
