@@ -58,6 +58,26 @@ TEST(CheckpointTest, RoundTripRestoresWeightsOptimizerRngAndState) {
   EXPECT_TRUE(torch::allclose(other->weight, model->weight, 0, 0));
 }
 
+// On a GPU the dropout masks come from the device's generator: it must resume where it was too.
+TEST(CheckpointTest, RoundTripRestoresTheCudaGenerator) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const fs::path dir = TempDir("cuda_rng");
+  const torch::Device cuda(torch::kCUDA);
+  torch::manual_seed(1);
+  torch::nn::Linear model(3, 2);
+  model->to(cuda);
+  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(0.1));
+  ASSERT_TRUE(SaveCheckpoint((dir / "ck").string(), *model, optimizer, {}, TrainingState{}).ok());
+  const torch::Tensor next_random = torch::rand({3}, torch::TensorOptions().device(cuda));
+
+  torch::manual_seed(99);
+  std::vector<torch::Tensor> unused;
+  auto loaded = LoadCheckpoint((dir / "ck").string(), *model, optimizer, &unused);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_TRUE(torch::equal(torch::rand({3}, torch::TensorOptions().device(cuda)), next_random));
+  fs::remove_all(dir);
+}
+
 TEST(CheckpointTest, ShapeMismatchIsAClearError) {
   const fs::path dir = TempDir("mismatch");
   torch::nn::Linear model(3, 2);

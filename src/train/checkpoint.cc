@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <mutex>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -27,6 +28,17 @@ std::string CompleteCheckpointDir(const std::string& dir) {
 }
 
 torch::Generator CpuGenerator() { return at::detail::getDefaultCPUGenerator(); }
+
+// The device the model trains on: a CUDA model draws its dropout masks from that device's
+// generator, which must be saved too for a resumed run to draw the same masks.
+torch::Device ModelDevice(const torch::nn::Module& model) {
+  const auto params = model.parameters();
+  return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+}
+
+torch::Generator DeviceGenerator(torch::Device device) {
+  return at::globalContext().defaultGenerator(device);
+}
 
 }  // namespace
 
@@ -108,6 +120,11 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
 
     torch::serialize::OutputArchive rng_archive;
     rng_archive.write("cpu_rng", CpuGenerator().get_state());
+    if (const torch::Device device = ModelDevice(model); device.is_cuda()) {
+      torch::Generator generator = DeviceGenerator(device);
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      rng_archive.write("cuda_rng", generator.get_state());
+    }
     for (size_t i = 0; i < lstm_state.size(); ++i) {
       rng_archive.write(fmt::format("lstm_state.{}", i), lstm_state[i].detach().cpu());
     }
@@ -180,6 +197,15 @@ absl::StatusOr<TrainingState> LoadCheckpoint(const std::string& dir, torch::nn::
     torch::Tensor rng;
     state_archive.read("cpu_rng", rng);
     CpuGenerator().set_state(rng);
+    // Written by a CUDA run only (and by none before it was added): a run resumed on another
+    // kind of device goes on with that device's generator as seeded.
+    torch::Tensor cuda_rng;
+    if (const torch::Device device = ModelDevice(model);
+        device.is_cuda() && state_archive.try_read("cuda_rng", cuda_rng)) {
+      torch::Generator generator = DeviceGenerator(device);
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      generator.set_state(cuda_rng);
+    }
     lstm_state->clear();
     for (int64_t i = 0; i < num_lstm; ++i) {
       torch::Tensor t;
