@@ -48,7 +48,7 @@ class Classifier {
   const Config& config() const { return config_; }
   const Tokenizer& tokenizer() const { return tokenizer_; }
   // The network itself, for tools that change its weights in place (bench/precise_bn).
-  TextClassifier& model() const { return model_; }
+  TextClassifier& model() { return model_; }
 
  private:
   Classifier(Config config, Tokenizer tokenizer, LabelSet labels, TextClassifier model,
