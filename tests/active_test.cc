@@ -150,6 +150,11 @@ TEST_F(ActiveTest, SimulationWritesResultsAndARerunContinues) {
       Lines(Read(active / "entropy" / "seed-1" / "round-02" / "labelled.txt"));
   EXPECT_EQ(last.size(), 30u);
   EXPECT_EQ(std::set<std::string>(last.begin(), last.end()).size(), 30u);
+  // No label is held out for validation: every one trains, and the last epoch is kept.
+  const std::string round_metrics =
+      Read(active / "entropy" / "seed-1" / "round-02" / "metrics.jsonl");
+  EXPECT_NE(round_metrics.find("\"event\": \"epoch\""), std::string::npos) << round_metrics;
+  EXPECT_EQ(round_metrics.find("valid_loss"), std::string::npos) << round_metrics;
 
   // A rerun finds every round done: same rows, nothing retrained.
   ASSERT_EQ(RunCli(args, dir / "al.out", dir / "al2.err"), 0) << Read(dir / "al2.err");

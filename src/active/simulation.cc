@@ -216,7 +216,10 @@ absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
         Config round_config = config;
         round_config.run.output_dir = round_dir.string();
         round_config.task.train = train_path;
+        // Every label trains and the last epoch is kept, as in bench/sample_efficiency.sh: a
+        // hold-out of 5-25 texts would cost labels and pick the epoch by noise.
         round_config.task.valid.clear();
+        round_config.task.valid_fraction = 0;
         round_config.task.format = "tsv";
         round_config.task.header = "no";
         round_config.task.label_column = "0";
