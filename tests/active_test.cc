@@ -20,20 +20,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace ulmfit_test;
 
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-std::vector<std::string> SplitCsv(const std::string& line) {  // no quoted commas in these tests
-  std::vector<std::string> fields;
-  std::stringstream in(line);
-  for (std::string f; std::getline(in, f, ',');) fields.push_back(f);
-  return fields;
-}
-
 class ActiveTest : public ::testing::Test {
  protected:
   // One trained tiny run shared by the tests (training it takes a few seconds).

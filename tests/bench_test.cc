@@ -39,20 +39,6 @@ int RunScript(const std::vector<std::string>& args, const fs::path& log) {
   ::waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::stringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-std::vector<std::string> Cells(const std::string& csv_row) {
-  std::vector<std::string> cells;
-  std::stringstream in(csv_row);
-  for (std::string cell; std::getline(in, cell, ',');) cells.push_back(cell);
-  return cells;
-}
 #endif
 
 TEST(BenchSmokeTest, SampleEfficiencyDriver) {
@@ -80,7 +66,7 @@ TEST(BenchSmokeTest, SampleEfficiencyDriver) {
   ASSERT_EQ(rows.size(), 1 + 2 * 2 * num_methods) << Read(log);
   EXPECT_EQ(rows[0].rfind("experiment,method,size,labels,seed,test_error,", 0), 0u);
   for (size_t i = 1; i < rows.size(); ++i) {
-    const std::vector<std::string> cells = Cells(rows[i]);
+    const std::vector<std::string> cells = SplitCsv(rows[i]);
     ASSERT_GE(cells.size(), 11u) << rows[i];
     // Size 20 means 20 labelled examples; "all" the whole 160-row training file.
     EXPECT_EQ(cells[3], cells[2] == "all" ? "160" : "20") << rows[i];
@@ -112,7 +98,7 @@ TEST(BenchSmokeTest, SampleEfficiencyDriver) {
     std::ofstream seed1(dir / "seed1" / "results.csv");
     seed1 << rows[0] << "\n";
     for (size_t i = 1; i < rows.size(); ++i) {
-      if (Cells(rows[i])[4] == "1") seed1 << rows[i] << "\n";
+      if (SplitCsv(rows[i])[4] == "1") seed1 << rows[i] << "\n";
     }
   }
   const std::vector<std::string> seed1_rows = Lines(Read(dir / "seed1" / "results.csv"));

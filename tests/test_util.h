@@ -95,6 +95,22 @@ inline void WriteTinySetup(const fs::path& dir, const std::string& run, bool bac
       << "  phase_epochs: \"1,1,1,10\"\n  phase_lrs: \"3e-2,3e-2,2e-2,2e-2\"\n";
 }
 
+// The lines of `text`, without their newlines.
+inline std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// The fields of one CSV line; the tests' files have no quoted commas.
+inline std::vector<std::string> SplitCsv(const std::string& line) {
+  std::vector<std::string> fields;
+  std::stringstream in(line);
+  for (std::string f; std::getline(in, f, ',');) fields.push_back(f);
+  return fields;
+}
+
 inline double JsonNumber(const std::string& json, const std::string& key) {
   const size_t at = json.find("\"" + key + "\": ");
   return at == std::string::npos ? -1 : std::stod(json.substr(at + key.size() + 4));
