@@ -27,8 +27,6 @@ std::string CompleteCheckpointDir(const std::string& dir) {
   return "";
 }
 
-torch::Generator CpuGenerator() { return at::detail::getDefaultCPUGenerator(); }
-
 // The device the model trains on: a CUDA model draws its dropout masks from that device's
 // generator, which must be saved too for a resumed run to draw the same masks.
 torch::Device ModelDevice(const torch::nn::Module& model) {
@@ -36,7 +34,7 @@ torch::Device ModelDevice(const torch::nn::Module& model) {
   return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
 }
 
-torch::Generator DeviceGenerator(torch::Device device) {
+torch::Generator DefaultGenerator(torch::Device device) {
   return at::globalContext().defaultGenerator(device);
 }
 
@@ -119,9 +117,9 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
     opt_archive.save_to((fs::path(tmp) / "optimizer.pt").string());
 
     torch::serialize::OutputArchive rng_archive;
-    rng_archive.write("cpu_rng", CpuGenerator().get_state());
+    rng_archive.write("cpu_rng", DefaultGenerator(torch::kCPU).get_state());
     if (const torch::Device device = ModelDevice(model); device.is_cuda()) {
-      torch::Generator generator = DeviceGenerator(device);
+      torch::Generator generator = DefaultGenerator(device);
       std::lock_guard<std::mutex> lock(generator.mutex());
       rng_archive.write("cuda_rng", generator.get_state());
     }
@@ -196,13 +194,13 @@ absl::StatusOr<TrainingState> LoadCheckpoint(const std::string& dir, torch::nn::
     state_archive.load_from((fs::path(from) / "state.pt").string());
     torch::Tensor rng;
     state_archive.read("cpu_rng", rng);
-    CpuGenerator().set_state(rng);
+    DefaultGenerator(torch::kCPU).set_state(rng);
     // Written by a CUDA run only (and by none before it was added): a run resumed on another
     // kind of device goes on with that device's generator as seeded.
     torch::Tensor cuda_rng;
     if (const torch::Device device = ModelDevice(model);
         device.is_cuda() && state_archive.try_read("cuda_rng", cuda_rng)) {
-      torch::Generator generator = DeviceGenerator(device);
+      torch::Generator generator = DefaultGenerator(device);
       std::lock_guard<std::mutex> lock(generator.mutex());
       generator.set_state(cuda_rng);
     }
