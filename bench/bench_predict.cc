@@ -27,7 +27,7 @@
 #include "data/token_cache.h"
 #include "model/classifier.h"
 #include "text/rules.h"
-#include "train/classifier_eval.h"
+#include "infer/classifier.h"
 #include "util/cpu_env.h"
 
 namespace ulmfit {

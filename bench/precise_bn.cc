@@ -16,9 +16,10 @@
 
 #include "data/labeled_data.h"
 #include "data/token_cache.h"
+#include "model/weights.h"
 #include "text/rules.h"
 #include "train/checkpoint.h"
-#include "train/classifier_eval.h"
+#include "infer/classifier.h"
 #include "train/precise_bn.h"
 #include "util/cpu_env.h"
 

@@ -1,3 +1,4 @@
+#include "model/weights.h"
 #include "train/checkpoint.h"
 
 #include <gtest/gtest.h>

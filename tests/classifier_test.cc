@@ -2,7 +2,7 @@
 // only through the pooled window, shrinking batches (pad-first rows) against running each row
 // alone, layer groups, gradual unfreezing, checkpoint names and encoder loading.
 #include "model/classifier.h"
-#include "train/classifier_eval.h"
+#include "infer/classifier.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>

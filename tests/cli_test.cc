@@ -16,16 +16,13 @@
 
 #include <torch/torch.h>
 
+#include "test_util.h"
+
 namespace {
 namespace fs = std::filesystem;
+using namespace ulmfit_test;
 
-fs::path MakeTempDir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() /
-                       ("ulmfit_cli_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path MakeTempDir(const std::string& name) { return TempDir("cli_" + name); }
 
 // A small synthetic corpus with enough structure for a language model to learn something.
 void WriteCorpus(const fs::path& path, int lines, unsigned seed) {
@@ -41,48 +38,6 @@ void WriteCorpus(const fs::path& path, int lines, unsigned seed) {
         << objects[rng() % objects.size()] << " Then " << subjects[rng() % subjects.size()]
         << " " << verbs[rng() % verbs.size()] << " " << objects[rng() % objects.size()] << "\n";
   }
-}
-
-struct RunResult {
-  int exit_code = -1;  // 128 + signal when killed
-  std::string output;  // stdout and stderr together
-};
-
-// Runs the binary with `args`, optionally sending `kill_signal` once `kill_when` returns true.
-RunResult RunUlmfit(const std::vector<std::string>& args, const fs::path& log,
-                    int kill_signal = 0, std::function<bool()> kill_when = nullptr) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    std::vector<char*> argv;
-    std::string binary = ULMFIT_BINARY;
-    argv.push_back(binary.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execv(binary.c_str(), argv.data());
-    ::_exit(127);
-  }
-  bool sent = false;
-  int status = 0;
-  while (true) {
-    const pid_t done = ::waitpid(pid, &status, WNOHANG);
-    if (done == pid) break;
-    if (kill_signal != 0 && !sent && kill_when && kill_when()) {
-      ::kill(pid, kill_signal);
-      sent = true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  RunResult result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  result.output = text.str();
-  return result;
 }
 
 class CliTest : public ::testing::Test {
@@ -110,40 +65,7 @@ class CliTest : public ::testing::Test {
   fs::path dir_;
 };
 
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// The train_loss / valid_loss fields of metrics.jsonl, as written.
-std::vector<std::string> Losses(const fs::path& metrics) {
-  std::istringstream lines(ReadText(metrics));
-  std::vector<std::string> losses;
-  std::string line;
-  while (std::getline(lines, line)) {
-    for (const std::string key : {"\"train_loss\": ", "\"valid_loss\": "}) {
-      const auto pos = line.find(key);
-      if (pos != std::string::npos) {
-        losses.push_back(line.substr(pos, line.find(',', pos) - pos));
-      }
-    }
-  }
-  return losses;
-}
-
-std::vector<std::pair<std::string, torch::Tensor>> LoadWeights(const fs::path& path) {
-  torch::serialize::InputArchive archive;
-  archive.load_from(path.string());
-  std::vector<std::pair<std::string, torch::Tensor>> weights;
-  for (const std::string& key : archive.keys()) {
-    torch::Tensor t;
-    archive.read(key, t);
-    weights.emplace_back(key, t);
-  }
-  return weights;
-}
+std::string ReadText(const fs::path& path) { return Read(path); }
 
 TEST_F(CliTest, PretrainRunsAndValidationPerplexityFalls) {
   const RunResult run = RunUlmfit({"--config", WriteConfig().string()}, dir_ / "log.txt");

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "model/weights.h"
 #include "text/rules.h"
 #include "text/tokenizer.h"
 #include "train/checkpoint.h"

@@ -9,7 +9,7 @@
 #include <random>
 #include <set>
 
-#include "train/classifier_eval.h"
+#include "infer/classifier.h"
 
 namespace ulmfit {
 namespace {

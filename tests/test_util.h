@@ -3,15 +3,22 @@
 #pragma once
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
+
+#include <torch/torch.h>
 
 namespace ulmfit_test {
 namespace fs = std::filesystem;
@@ -43,6 +50,49 @@ inline int RunCli(const std::vector<std::string>& args, const fs::path& out, con
   int status = 0;
   ::waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+struct RunResult {
+  int exit_code = -1;  // 128 + signal when killed
+  std::string output;  // stdout and stderr together
+};
+
+// Runs the binary with `args`, stdout and stderr to `log`, optionally sending `kill_signal`
+// once `kill_when` returns true (polled every 5 ms).
+inline RunResult RunUlmfit(const std::vector<std::string>& args, const fs::path& log,
+                           int kill_signal = 0, std::function<bool()> kill_when = nullptr) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<char*> argv;
+    std::string binary = ULMFIT_BINARY;
+    argv.push_back(binary.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execv(binary.c_str(), argv.data());
+    ::_exit(127);
+  }
+  bool sent = false;
+  int status = 0;
+  while (true) {
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (kill_signal != 0 && !sent && kill_when && kill_when()) {
+      ::kill(pid, kill_signal);
+      sent = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  RunResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream in(log);
+  std::stringstream text;
+  text << in.rdbuf();
+  result.output = text.str();
+  return result;
 }
 
 inline std::string Read(const fs::path& path) {
@@ -109,6 +159,35 @@ inline std::vector<std::string> SplitCsv(const std::string& line) {
   std::stringstream in(line);
   for (std::string f; std::getline(in, f, ',');) fields.push_back(f);
   return fields;
+}
+
+// Every tensor of a weights file written by SaveModuleWeights, by name.
+inline std::vector<std::pair<std::string, torch::Tensor>> LoadWeights(const fs::path& path) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(path.string());
+  std::vector<std::pair<std::string, torch::Tensor>> weights;
+  for (const std::string& key : archive.keys()) {
+    torch::Tensor t;
+    archive.read(key, t);
+    weights.emplace_back(key, t);
+  }
+  return weights;
+}
+
+// The train_loss / valid_loss fields of metrics.jsonl, as written.
+inline std::vector<std::string> Losses(const fs::path& metrics) {
+  std::istringstream lines(Read(metrics));
+  std::vector<std::string> losses;
+  std::string line;
+  while (std::getline(lines, line)) {
+    for (const std::string key : {"\"train_loss\": ", "\"valid_loss\": "}) {
+      const auto pos = line.find(key);
+      if (pos != std::string::npos) {
+        losses.push_back(line.substr(pos, line.find(',', pos) - pos));
+      }
+    }
+  }
+  return losses;
 }
 
 inline double JsonNumber(const std::string& json, const std::string& key) {

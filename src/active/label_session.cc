@@ -15,7 +15,6 @@
 #include <vector>
 
 #include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
@@ -23,11 +22,14 @@
 #include "active/strategies.h"
 #include "active/suggest.h"
 #include "data/corpus.h"
-#include "train/classifier_eval.h"
+#include "infer/classifier.h"
 #include "train/lm_trainer.h"
 #include "train/stages.h"
+#include "util/device.h"
 #include "util/files.h"
+#include "util/json.h"
 #include "util/progress.h"
+#include "util/seed_streams.h"
 #include "util/signals.h"
 
 namespace ulmfit {
@@ -155,13 +157,9 @@ double BestValidAccuracy(const fs::path& run_dir) {
   double best = -1;
   for (std::string line; std::getline(in, line);) {
     if (line.find("\"event\": \"epoch\"") == std::string::npos) continue;
-    try {
-      const YAML::Node node = YAML::Load(line);
-      if (node["valid_acc"] && node["valid_loss"] && node["valid_loss"].as<double>() > 0) {
-        best = std::max(best, node["valid_acc"].as<double>());
-      }
-    } catch (const YAML::Exception&) {
-    }
+    const std::optional<double> accuracy = JsonNumberField(line, "valid_acc");
+    const std::optional<double> loss = JsonNumberField(line, "valid_loss");
+    if (accuracy && loss && *loss > 0) best = std::max(best, *accuracy);
   }
   return best;
 }
@@ -237,7 +235,7 @@ absl::StatusOr<int> RunLabelSession(const Config& config, int in_fd, std::FILE* 
     if (texts.empty()) return absl::OkStatus();
     const std::string dir = model_dir();
     if (dir.empty()) {
-      std::mt19937_64 rng(config.run.seed + static_cast<uint64_t>(labelled.count));
+      std::mt19937_64 rng(LabelQueueSeed(config.run.seed, static_cast<uint64_t>(labelled.count)));
       for (size_t i = 0; i < texts.size() && queue.size() < static_cast<size_t>(active.query_size); ++i) {
         const size_t j = i + rng() % (texts.size() - i);
         std::swap(texts[i], texts[j]);
@@ -258,7 +256,7 @@ absl::StatusOr<int> RunLabelSession(const Config& config, int in_fd, std::FILE* 
     options.strategy = strategy;
     options.k = active.query_size;
     options.candidates_per_query = active.candidates_per_query;
-    options.seed = config.run.seed + static_cast<uint64_t>(labelled.count);
+    options.seed = LabelQueueSeed(config.run.seed, static_cast<uint64_t>(labelled.count));
     options.batch_size = config.classifier.batch_size;
     SuggestionCollector collector(model, options);
     collector.Add(texts, ids);
@@ -291,7 +289,10 @@ absl::StatusOr<int> RunLabelSession(const Config& config, int in_fd, std::FILE* 
     if (trained.outcome == StageOutcome::kInterrupted) return absl::CancelledError("stopped");
     RemoveTree((round_dir / "classifier").string());  // checkpoints; model/ is what is used
     ++retrain_round;
-    valid_accuracy = BestValidAccuracy(round_dir);
+    // Too few labels to hold any out: no validation (its loss would be 0).
+    valid_accuracy = trained.best_valid && trained.best_valid->loss > 0
+                         ? trained.best_valid->accuracy
+                         : -1;
     if (valid_accuracy >= 0) {
       fmt::print(out, "retrained on {} labels: validation accuracy {:.3f}\n", labelled.count,
                  valid_accuracy);

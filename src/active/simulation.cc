@@ -11,7 +11,6 @@
 #include <sstream>
 
 #include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
@@ -20,12 +19,15 @@
 #include "active/suggest.h"
 #include "config/config_loader.h"
 #include "data/labeled_data.h"
-#include "train/classifier_eval.h"
+#include "infer/classifier.h"
 #include "train/lm_trainer.h"
 #include "util/cpu_env.h"
+#include "util/device.h"
 #include "util/files.h"
 #include "util/json.h"
 #include "util/progress.h"
+#include "util/random.h"
+#include "util/seed_streams.h"
 #include "util/svg_chart.h"
 
 namespace ulmfit {
@@ -116,10 +118,10 @@ std::map<std::tuple<std::string, uint64_t, int>, SimulationRow> ReadRows(const s
 }  // namespace
 
 std::vector<int64_t> SeedSet(const std::vector<std::string>& labels, int64_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed ^ 0x5eed5e7ULL);
+  std::mt19937_64 rng(StreamSeed(seed, SeedStream::kActiveSeedSet));
   std::vector<int64_t> order(labels.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
-  std::shuffle(order.begin(), order.end(), rng);
+  Shuffle(&order, rng);
   std::set<std::string> covered;
   std::vector<int64_t> chosen, rest;
   for (int64_t i : order) {
@@ -241,9 +243,12 @@ absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
         row.round = round;
         row.labels = static_cast<int64_t>(labelled.size());
         row.train_seconds = SecondsSince(train_start);
-        const YAML::Node test = YAML::LoadFile((round_dir / "test_metrics.json").string());
-        row.test_error = test["error_rate"].as<double>();
-        row.test_macro_f1 = test["macro_f1"].as<double>();
+        if (!trained.test) {
+          return absl::InternalError(fmt::format("{}: the round's classifier was not tested",
+                                                 round_dir.string()));
+        }
+        row.test_error = trained.test->error_rate;
+        row.test_macro_f1 = trained.test->macro_f1;
 
         // Query: the strategy picks the next texts from the unlabelled rest of the pool.
         const auto query_start = Clock::now();
@@ -254,7 +259,7 @@ absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
           options.strategy = strategy;
           options.k = active.query_size;
           options.candidates_per_query = active.candidates_per_query;
-          options.seed = seed * 1000003ULL + static_cast<uint64_t>(round);
+          options.seed = RoundSeed(seed, static_cast<uint64_t>(round));
           options.batch_size = config.classifier.batch_size;
           SuggestionCollector collector(model, options);
           const std::set<int64_t> taken(labelled.begin(), labelled.end());

@@ -6,6 +6,8 @@
 #include <random>
 #include <string>
 
+#include "util/random.h"
+
 namespace ulmfit {
 namespace {
 
@@ -31,17 +33,6 @@ bool Better(double a_score, int64_t a_index, double b_score, int64_t b_index) {
 bool BetterItem(const ScoredIndex& a, const ScoredIndex& b) {
   return Better(a.score, a.index, b.score, b.index);
 }
-
-uint64_t SplitMix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-// 53 random bits into [0, 1). Built from raw engine output rather than
-// std::uniform_real_distribution, whose algorithm differs between standard libraries.
-double ToUnit(uint64_t bits) { return static_cast<double>(bits >> 11) * 0x1.0p-53; }
 
 double Entropy(const std::vector<float>& probs) {
   double h = 0;
@@ -88,7 +79,7 @@ double UncertaintyScore(Strategy s, const std::vector<float>& probs, uint64_t se
   switch (s) {
     case Strategy::kRandom:
       // Hashing the seed first keeps (seed, index) pairs such as (1, 0) and (0, 1) apart.
-      return ToUnit(SplitMix64(SplitMix64(seed) ^ static_cast<uint64_t>(example_index)));
+      return UnitUniform(SplitMix64(SplitMix64(seed) ^ static_cast<uint64_t>(example_index)));
     case Strategy::kEntropy:
     case Strategy::kDiverse:
       return Entropy(probs);
@@ -180,7 +171,7 @@ std::vector<int> KMeans(const std::vector<std::vector<float>>& points, int k, ui
     for (double d : nearest) total += d;
     size_t pick = 0;
     if (total > 0) {
-      double target = ToUnit(rng()) * total;
+      double target = UnitUniform(rng()) * total;
       for (size_t i = 0; i < n; ++i) {
         if (nearest[i] <= 0) continue;
         pick = i;  // if rounding never takes target below 0, the last eligible point wins

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "active/strategies.h"
-#include "train/classifier_eval.h"
+#include "infer/classifier.h"
 
 namespace ulmfit {
 

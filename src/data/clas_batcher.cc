@@ -5,24 +5,12 @@
 #include <random>
 
 #include "text/rules.h"
+#include "util/random.h"
 
 namespace ulmfit {
 namespace {
 
-// Our own seeding and index draws (not std::shuffle) so that the order is the same with every
-// standard library: a resumed run must see the batches an uninterrupted one would have seen.
-std::mt19937_64 EpochRng(uint64_t seed, int64_t epoch, uint32_t stream) {
-  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32),
-                    static_cast<uint32_t>(epoch), stream};
-  return std::mt19937_64(seq);
-}
 
-template <typename T>
-void Shuffle(std::vector<T>* values, std::mt19937_64& rng) {
-  for (int64_t i = static_cast<int64_t>(values->size()) - 1; i > 0; --i) {
-    std::swap((*values)[i], (*values)[static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1))]);
-  }
-}
 
 }  // namespace
 
@@ -69,7 +57,9 @@ void ClasBatcher::StartEpoch(int64_t epoch) {
 
   // fastai SortedDL.shuffle_fn. (fastai swaps position argmax(lengths) of the permutation to the
   // front, which only moves the longest document when that position holds it; we move it.)
-  std::mt19937_64 rng = EpochRng(seed_, epoch, 3);
+  // Our own seeding and shuffle (util/random.h): a resumed run must see the batches an
+  // uninterrupted one would have seen, with any standard library.
+  std::mt19937_64 rng = SeededRng(seed_, {static_cast<uint32_t>(epoch), 3});
   Shuffle(&order, rng);
   if (n > 0) {
     auto longest = std::max_element(order.begin(), order.end(), [this](int64_t a, int64_t b) {

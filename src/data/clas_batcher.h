@@ -1,6 +1,6 @@
 // Classification batches for BPT3C (fastai SortedDL / SortishSampler + pad_input_chunk;
-// ULMFIT_REFERENCE.md section 2.5). Documents of similar length share a batch, and each row is
-// padded FIRST in whole `bptt` chunks so that its text starts on a chunk boundary, which the
+// fastai/text/models/core.py, SentenceEncoder). Documents of similar length share a batch, and each
+// row is padded FIRST in whole `bptt` chunks so that its text starts on a chunk boundary, which the
 // chunked encoder relies on. Everything about an epoch is a pure function of (seed, epoch).
 #pragma once
 

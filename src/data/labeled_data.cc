@@ -15,6 +15,7 @@
 #include "data/corpus.h"
 #include "data/text_file.h"
 #include "util/files.h"
+#include "util/random.h"
 
 namespace ulmfit {
 namespace {
@@ -347,18 +348,7 @@ absl::Status ReadFolders(const std::string& path, LabeledData* data) {
   return absl::OkStatus();
 }
 
-// Reproducible across standard libraries: std::seed_seq and mt19937_64 are fully specified,
-// and the index draws below are our own (std::shuffle's are not specified).
-std::mt19937_64 MakeRng(uint64_t seed, uint32_t stream) {
-  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), stream};
-  return std::mt19937_64(seq);
-}
 
-void Shuffle(std::vector<int64_t>* values, std::mt19937_64& rng) {
-  for (int64_t i = static_cast<int64_t>(values->size()) - 1; i > 0; --i) {
-    std::swap((*values)[i], (*values)[static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1))]);
-  }
-}
 
 // Example indices per label, labels in sorted order, indices ascending.
 std::map<std::string, std::vector<int64_t>> GroupByLabel(const LabeledData& data) {
@@ -519,7 +509,7 @@ absl::StatusOr<std::vector<int64_t>> LabelIds(const LabeledData& data, const Lab
 }
 
 void SplitValidation(LabeledData* train, LabeledData* valid, double valid_fraction, uint64_t seed) {
-  std::mt19937_64 rng = MakeRng(seed, 0x5B1D);
+  std::mt19937_64 rng = SeededRng(seed, {0x5B1D});
   std::vector<int64_t> valid_rows;
   std::vector<int64_t> train_rows;
   std::vector<int64_t> largest_rest;  // train rows of the label with most left, if >= 2
@@ -588,7 +578,7 @@ void SampleExamples(LabeledData* data, int64_t n, uint64_t seed) {
     ++take[best];
     ++sum;
   }
-  std::mt19937_64 rng = MakeRng(seed, 0x5A3F);
+  std::mt19937_64 rng = SeededRng(seed, {0x5A3F});
   std::vector<int64_t> kept;
   for (size_t i = 0; i < num_labels; ++i) {
     Shuffle(rows[i], rng);

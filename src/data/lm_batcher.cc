@@ -5,15 +5,11 @@
 #include <numeric>
 #include <random>
 
+#include "util/random.h"
+
 namespace ulmfit {
 namespace {
 
-// Separate, reproducible streams for shuffling and for BPTT lengths of each epoch.
-std::mt19937_64 EpochRng(uint64_t seed, int64_t epoch, uint64_t stream) {
-  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32),
-                    static_cast<uint32_t>(epoch), static_cast<uint32_t>(stream)};
-  return std::mt19937_64(seq);
-}
 
 // Box-Muller on our own uniform draws: std::normal_distribution differs between standard
 // libraries, and the batch layout is part of what a resumed run must reproduce.
@@ -23,7 +19,7 @@ double Normal(std::mt19937_64& rng, double mean, double stddev) {
   return mean + stddev * std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
 }
 
-double Uniform(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+double Uniform(std::mt19937_64& rng) { return UnitUniform(rng()); }
 
 }  // namespace
 
@@ -47,11 +43,9 @@ void LmBatcher::StartEpoch(int64_t epoch) {
   std::vector<int64_t> order(num_docs);
   std::iota(order.begin(), order.end(), 0);
   if (options_.shuffle) {
-    auto rng = EpochRng(options_.seed, epoch, 1);
-    // Fisher-Yates with our own index draws, for the same reason as Normal().
-    for (int64_t i = num_docs - 1; i > 0; --i) {
-      std::swap(order[i], order[static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1))]);
-    }
+    // Separate, reproducible streams for shuffling and for BPTT lengths of each epoch.
+    auto rng = SeededRng(options_.seed, {static_cast<uint32_t>(epoch), 1});
+    Shuffle(&order, rng);  // our own index draws, for the same reason as Normal()
   }
 
   const int64_t total = static_cast<int64_t>(ids_->size());
@@ -74,7 +68,7 @@ void LmBatcher::StartEpoch(int64_t epoch) {
   stream_ = torch::stack(rows);  // (bs, row + 1)
 
   windows_.clear();
-  auto rng = EpochRng(options_.seed, epoch, 2);
+  auto rng = SeededRng(options_.seed, {static_cast<uint32_t>(epoch), 2});
   int64_t start = 0;
   while (start < row_length_) {
     int64_t len = options_.bptt;

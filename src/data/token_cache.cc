@@ -298,4 +298,16 @@ absl::StatusOr<Tokenizer> TrainTokenizerCached(const std::vector<std::string>& r
   return tokenizer;
 }
 
+std::string DefaultCacheDir(const TextConfig& text) {
+  if (!text.cache_dir.empty()) return text.cache_dir;
+  if (const char* env = std::getenv("ULMFIT_CACHE_DIR"); env && *env) return env;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) {
+    return (fs::path(xdg) / "ulmfit").string();
+  }
+  if (const char* home = std::getenv("HOME"); home && *home) {
+    return (fs::path(home) / ".cache" / "ulmfit").string();
+  }
+  return ".ulmfit_cache";
+}
+
 }  // namespace ulmfit

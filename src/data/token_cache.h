@@ -49,4 +49,8 @@ absl::StatusOr<Tokenizer> TrainTokenizerCached(const std::vector<std::string>& r
                                                const std::string& model_path, uint64_t seed,
                                                int threads, bool* cached = nullptr);
 
+// The token-id cache shared by all runs: text.cache_dir, else $ULMFIT_CACHE_DIR, else
+// $XDG_CACHE_HOME/ulmfit, else ~/.cache/ulmfit.
+std::string DefaultCacheDir(const TextConfig& text);
+
 }  // namespace ulmfit

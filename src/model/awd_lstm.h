@@ -1,8 +1,8 @@
-// AWD-LSTM (Merity et al. 2017) as fastai builds it (ULMFIT_REFERENCE.md 2.1): an embedding with
-// whole-row dropout, variational ("locked") dropout on the embedding output and between layers,
-// and n separate 1-layer LSTMs whose hidden-to-hidden matrix gets DropConnect. Each layer runs as
-// one call over the whole sequence with the dropped W_hh passed in: cuDNN through `torch::lstm`
-// on CUDA, our own sequence-level autograd function on CPU (model/lstm_layer.h).
+// AWD-LSTM (Merity et al. 2017) as fastai builds it (fastai/text/models/awdlstm.py): an embedding
+// with whole-row dropout, variational ("locked") dropout on the embedding output and between
+// layers, and n separate 1-layer LSTMs whose hidden-to-hidden matrix gets DropConnect. Each layer
+// runs as one call over the whole sequence with the dropped W_hh passed in: cuDNN through
+// `torch::lstm` on CUDA, our own sequence-level autograd function on CPU (model/lstm_layer.h).
 //
 // All tensors are time-major: tokens (seq_len, batch), activations (seq_len, batch, features).
 //
@@ -168,7 +168,7 @@ class LanguageModelImpl : public torch::nn::Module {
 };
 TORCH_MODULE(LanguageModel);
 
-// AR + TAR (Merity et al.; fastai RNNRegularizer, ULMFIT_REFERENCE.md 1.3), time-major:
+// AR + TAR (Merity et al. 2017, section 4.2; fastai/callback/rnn.py, RNNRegularizer), time-major:
 // alpha * dropped.pow(2).mean() + beta * (raw[1:] - raw[:-1]).pow(2).mean(). Computed in float32
 // so it is safe under autocast; TAR is skipped for seq_len < 2.
 torch::Tensor ArTarLoss(const LmOutput& out, double alpha, double beta);

@@ -1,5 +1,5 @@
-// The ULMFiT text classifier (Howard & Ruder 2018, section 3.3; ULMFIT_REFERENCE.md 1.8, 1.9,
-// 2.5): the AWD-LSTM encoder run over the document in BPT3C chunks, masked concat pooling
+// The ULMFiT text classifier (Howard & Ruder 2018, section 3.3; fastai/text/models/core.py): the
+// AWD-LSTM encoder run over the document in BPT3C chunks, masked concat pooling
 // [last, max, mean] over the last max_len tokens, and a two-block head
 // BatchNorm -> Dropout -> Linear (-> ReLU), as fastai's SentenceEncoder + PoolingLinearClassifier.
 //

@@ -1,5 +1,5 @@
-// fastai's text pre-rules (fastai v2 text/core.py, defaults.text_proc_rules; ULMFIT_REFERENCE.md
-// section 2.8) and the special tokens that every ulmfit tokenizer reserves.
+// fastai's text pre-rules (fastai v2 fastai/text/core.py, defaults.text_proc_rules) and the special
+// tokens that every ulmfit tokenizer reserves.
 #pragma once
 
 #include <array>

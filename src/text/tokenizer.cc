@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "text/rules.h"
 #include "text/spm_library.h"
+#include "util/random.h"
 
 namespace ulmfit {
 namespace {
@@ -49,15 +50,6 @@ void AppendTrainingSentences(std::string_view text, std::vector<std::string>* ou
   if (!text.empty()) out->emplace_back(text);
 }
 
-// SplitMix64: a tiny seeded generator whose output is the same on every platform (unlike
-// std::shuffle over std::mt19937, whose distributions are implementation-defined).
-uint64_t SplitMix64(uint64_t* state) {
-  uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 // Keeps a seeded random subset of `limit` sentences, in their original order.
 void SampleSentences(int64_t limit, uint64_t seed, std::vector<std::string>* sentences) {
   const size_t n = sentences->size();
@@ -66,7 +58,7 @@ void SampleSentences(int64_t limit, uint64_t seed, std::vector<std::string>* sen
   for (size_t i = 0; i < n; ++i) order[i] = i;
   uint64_t state = seed;
   for (size_t i = 0; i < static_cast<size_t>(limit); ++i) {
-    size_t j = i + SplitMix64(&state) % (n - i);
+    size_t j = i + NextSplitMix64(&state) % (n - i);
     std::swap(order[i], order[j]);
   }
   order.resize(limit);

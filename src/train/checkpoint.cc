@@ -7,9 +7,9 @@
 #include <mutex>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
+#include "model/weights.h"
 #include "util/files.h"
 
 namespace ulmfit {
@@ -39,64 +39,6 @@ torch::Generator DefaultGenerator(torch::Device device) {
 }
 
 }  // namespace
-
-absl::Status SaveModuleWeights(const torch::nn::Module& module, const std::string& path) {
-  try {
-    torch::serialize::OutputArchive archive;
-    for (const auto& item : module.named_parameters(/*recurse=*/true)) {
-      archive.write(item.key(), item.value().detach().cpu());
-    }
-    for (const auto& item : module.named_buffers(/*recurse=*/true)) {
-      archive.write(item.key(), item.value().detach().cpu(), /*is_buffer=*/true);
-    }
-    archive.save_to(path + ".tmp");
-  } catch (const c10::Error& e) {
-    return absl::InternalError(fmt::format("{}: cannot save weights: {}", path,
-                                           e.what_without_backtrace()));
-  }
-  std::error_code ec;
-  fs::rename(path + ".tmp", path, ec);
-  if (ec) return absl::InternalError(fmt::format("{}: {}", path, ec.message()));
-  return absl::OkStatus();
-}
-
-absl::Status LoadModuleWeights(torch::nn::Module& module, const std::string& path) {
-  if (!fs::exists(path)) {
-    return absl::NotFoundError(fmt::format("{}: weights file not found", path));
-  }
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
-    return absl::DataLossError(fmt::format(
-        "{}: corrupt or unreadable weights file; delete it or restore a good copy", path));
-  }
-  torch::NoGradGuard no_grad;
-  auto load_one = [&](const std::string& key, torch::Tensor& target,
-                      bool is_buffer) -> absl::Status {
-    torch::Tensor value;
-    if (!archive.try_read(key, value, is_buffer)) {
-      return absl::FailedPreconditionError(fmt::format(
-          "{}: has no '{}'; it was saved from a different model (check the model section of "
-          "the config)", path, key));
-    }
-    if (value.sizes() != target.sizes()) {
-      return absl::FailedPreconditionError(fmt::format(
-          "{}: '{}' has shape {} but the model expects {}; it was saved with different model "
-          "settings or vocabulary", path, key, fmt::join(value.sizes(), "x"),
-          fmt::join(target.sizes(), "x")));
-    }
-    target.copy_(value);
-    return absl::OkStatus();
-  };
-  for (auto& item : module.named_parameters(/*recurse=*/true)) {
-    RETURN_IF_ERROR(load_one(item.key(), item.value(), false));
-  }
-  for (auto& item : module.named_buffers(/*recurse=*/true)) {
-    RETURN_IF_ERROR(load_one(item.key(), item.value(), true));
-  }
-  return absl::OkStatus();
-}
 
 bool CheckpointExists(const std::string& dir) { return !CompleteCheckpointDir(dir).empty(); }
 
@@ -135,10 +77,12 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
       "{{\"format_version\": {}, \"stage\": \"{}\", \"epoch\": {}, \"step_in_epoch\": {}, "
       "\"global_step\": {}, \"elapsed_seconds\": {:.3f}, \"metrics_bytes\": {}, "
       "\"best_valid_loss\": {:.17g}, \"epoch_loss_sum\": {:.17g}, \"epoch_loss_count\": {}, "
-      "\"epoch_tokens\": {}, \"lstm_state_tensors\": {}}}\n",
+      "\"epoch_tokens\": {}, \"lstm_state_tensors\": {}, \"best_epoch\": {}, "
+      "\"best_score\": {:.17g}}}\n",
       kCheckpointFormatVersion, state.stage, state.epoch, state.step_in_epoch, state.global_step,
       state.elapsed_seconds, state.metrics_bytes, state.best_valid_loss, state.epoch_loss_sum,
-      state.epoch_loss_count, state.epoch_tokens, lstm_state.size());
+      state.epoch_loss_count, state.epoch_tokens, lstm_state.size(), state.best_epoch,
+      state.best_score);
   // state.json last: its presence marks the directory complete.
   RETURN_IF_ERROR(WriteFileAtomic((fs::path(tmp) / "state.json").string(), json));
 
@@ -179,6 +123,9 @@ absl::StatusOr<TrainingState> LoadCheckpoint(const std::string& dir, torch::nn::
     state.epoch_loss_count = node["epoch_loss_count"].as<int64_t>();
     state.epoch_tokens = node["epoch_tokens"].as<int64_t>();
     num_lstm = node["lstm_state_tensors"].as<int64_t>();
+    // Absent from checkpoints written before they were added.
+    if (node["best_epoch"]) state.best_epoch = node["best_epoch"].as<int64_t>();
+    if (node["best_score"]) state.best_score = node["best_score"].as<double>();
   } catch (const YAML::Exception& e) {
     return absl::DataLossError(fmt::format(
         "{}: corrupt checkpoint state ({}); delete {} to start the stage again", state_path,

@@ -23,17 +23,14 @@ struct TrainingState {
   double elapsed_seconds = 0; // training time before this checkpoint
   int64_t metrics_bytes = 0;  // length of metrics.jsonl when saved (later lines are replayed)
   double best_valid_loss = 0; // for reporting
+  // The classifier's kept epoch (1-based; 0 = none yet) and its selection score.
+  int64_t best_epoch = 0;
+  double best_score = 0;
   // The running sums of the epoch in progress, so its logged train loss is exact after resume.
   double epoch_loss_sum = 0;
   int64_t epoch_loss_count = 0;
   int64_t epoch_tokens = 0;
 };
-
-// Saves every parameter and buffer by name.
-absl::Status SaveModuleWeights(const torch::nn::Module& module, const std::string& path);
-// Loads weights saved by SaveModuleWeights; a missing key or a shape mismatch is an error that
-// names the file and the parameter, never a silent reshape.
-absl::Status LoadModuleWeights(torch::nn::Module& module, const std::string& path);
 
 absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& model,
                             const torch::optim::Optimizer& optimizer,

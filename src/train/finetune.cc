@@ -9,13 +9,17 @@
 
 #include "config/config_loader.h"
 #include "data/token_cache.h"
+#include "model/weights.h"
 #include "text/rules.h"
 #include "text/tokenizer.h"
-#include "train/checkpoint.h"
 #include "train/stages.h"
-#include "train/task_data.h"
+#include "train/training_loop.h"
+#include "data/task_data.h"
+#include "util/device.h"
 #include "util/files.h"
 #include "util/progress.h"
+#include "util/random.h"
+#include "util/seed_streams.h"
 
 namespace ulmfit {
 namespace fs = std::filesystem;
@@ -26,7 +30,7 @@ std::vector<double> LmGroupLrMultipliers(const std::string& discriminative, doub
   const int groups = num_layers + 1;
   std::vector<double> mult(groups, 1.0);
   if (discriminative == "factor") {
-    for (int g = 0; g < groups; ++g) mult[g] = std::pow(lr_factor, -(groups - 1 - g));
+    mult = DiscriminativeMultipliers(groups, lr_factor);
   } else if (discriminative == "scripts" && num_layers == 3) {
     mult = {1.0 / 6, 1.0 / 3, 1.0, 1.0 / 2};  // fastai's imdb_scripts/finetune_lm.py
   }
@@ -120,20 +124,18 @@ absl::StatusOr<ModelConfig> PretrainedModelConfig(const Config& config) {
   return source.model;
 }
 
-absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
-  const fs::path run_dir(config.run.output_dir);
-  const fs::path stage_dir = run_dir / "finetune";
-  const std::string final_weights = (stage_dir / "lm.pt").string();
-  RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
-  if (StageAlreadyDone(config, "finetune", final_weights, {stage_dir.string()})) {
-    return StageResult{StageOutcome::kSkipped};
-  }
-  RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
-  ASSIGN_OR_RETURN(const PretrainedSource source, FindPretrained(config));
-  ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.run.device));
-  torch::manual_seed(config.run.seed + 1);
+namespace {
 
-  // All of the task's text, labels unused (paper section 3.2), 10% held out for validation.
+// The task's text as LM training and validation ids, and the tokenizer that made them.
+struct FineTuningText {
+  Tokenizer tokenizer;
+  TokenizedCorpus train;
+  TokenizedCorpus valid;
+};
+
+// All of the task's text, labels unused (paper section 3.2), shuffled, 10% held out.
+absl::StatusOr<std::pair<std::vector<std::string>, std::vector<std::string>>> TaskText(
+    const Config& config) {
   ASSIGN_OR_RETURN(TaskData task, LoadTaskData(config.task, config.run.seed, true));
   std::vector<std::string> docs = std::move(task.unlabeled);
   for (auto* split : {&task.train, &task.valid}) {
@@ -142,22 +144,28 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
   if (config.finetune.use_test_text) {
     docs.insert(docs.end(), task.test.texts.begin(), task.test.texts.end());
   }
-  std::mt19937_64 rng(config.run.seed ^ 0x66696e65ULL);
-  for (size_t i = docs.size(); i > 1; --i) std::swap(docs[i - 1], docs[rng() % i]);
+  std::mt19937_64 rng(StreamSeed(config.run.seed, SeedStream::kFinetuneHoldout));
+  Shuffle(&docs, rng);
   const size_t n_valid = std::max<size_t>(1, docs.size() / 10);
   std::vector<std::string> valid_docs(docs.end() - n_valid, docs.end());
   docs.resize(docs.size() - n_valid);
+  return std::make_pair(std::move(docs), std::move(valid_docs));
+}
 
+// Tokenizer: the pretrained one, unless the config names its own (then vocabularies differ and
+// the embedding rows are matched by piece). Without pretraining, one trained on this text.
+absl::StatusOr<FineTuningText> ReadFineTuningText(const Config& config,
+                                                  const std::string& pretrained_tokenizer) {
+  ASSIGN_OR_RETURN(auto split, TaskText(config));
+  const auto& [docs, valid_docs] = split;
   const RuleOptions rules{config.text.rules, config.text.lowercase};
   const std::string cache_dir = DefaultCacheDir(config.text);
   RETURN_IF_ERROR(EnsureWritableDir(cache_dir, "text.cache_dir"));
-
-  // Tokenizer: the pretrained one, unless the config names its own (then vocabularies differ
-  // and the embedding rows are matched by piece). Without pretraining, one trained on this text.
+  const fs::path run_dir(config.run.output_dir);
   const std::string tokenizer_path = (run_dir / "tokenizer" / "spm.model").string();
   RETURN_IF_ERROR(EnsureWritableDir((run_dir / "tokenizer").string(), "run.output_dir"));
-  std::string tokenizer_source = config.text.spm_model.empty() ? source.tokenizer
-                                                                : config.text.spm_model;
+  std::string tokenizer_source =
+      config.text.spm_model.empty() ? pretrained_tokenizer : config.text.spm_model;
   if (tokenizer_source.empty()) {
     LogInfo(fmt::format("finetune: no pretraining; training a {}-piece SentencePiece model on "
                         "the task's text", config.text.vocab_size));
@@ -169,22 +177,27 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
   if (fs::absolute(tokenizer_source) != fs::absolute(tokenizer_path)) {
     fs::copy_file(tokenizer_source, tokenizer_path, fs::copy_options::overwrite_existing);
   }
-  ASSIGN_OR_RETURN(const Tokenizer tokenizer, Tokenizer::Load(tokenizer_path));
-  ASSIGN_OR_RETURN(TokenizedCorpus train_ids, TokenizeCorpus(docs, tokenizer, rules, cache_dir,
-                                                             config.text.threads));
-  ASSIGN_OR_RETURN(TokenizedCorpus valid_ids, TokenizeCorpus(valid_docs, tokenizer, rules,
-                                                             cache_dir, config.text.threads));
-  LogInfo(fmt::format("finetune: {} training and {} validation tokens", train_ids.ids.size(),
-                      valid_ids.ids.size()));
+  ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Load(tokenizer_path));
+  ASSIGN_OR_RETURN(TokenizedCorpus train, TokenizeCorpus(docs, tokenizer, rules, cache_dir,
+                                                         config.text.threads));
+  ASSIGN_OR_RETURN(TokenizedCorpus valid, TokenizeCorpus(valid_docs, tokenizer, rules,
+                                                         cache_dir, config.text.threads));
+  LogInfo(fmt::format("finetune: {} training and {} validation tokens", train.ids.size(),
+                      valid.ids.size()));
+  return FineTuningText{std::move(tokenizer), std::move(train), std::move(valid)};
+}
 
-  const FinetuneConfig& ft = config.finetune;
+// The language model stage 2 starts from: the pretrained weights (rows matched by piece when
+// the vocabularies differ), or random ones for finetune.pretrained: none.
+absl::StatusOr<LanguageModel> StartingLanguageModel(const Config& config,
+                                                    const PretrainedSource& source,
+                                                    const Tokenizer& tokenizer) {
   ModelConfig model_config = source.model;
   model_config.dropout = config.model.dropout;
-  model_config.drop_mult = ft.drop_mult;
-  LanguageModel model(LanguageModelOptions::FromConfig(model_config, tokenizer.vocab_size(),
-                                                       kPadId));
-  const bool random_start = source.weights.empty();  // finetune.pretrained: none
-  if (random_start) {
+  model_config.drop_mult = config.finetune.drop_mult;
+  LanguageModel model(
+      LanguageModelOptions::FromConfig(model_config, tokenizer.vocab_size(), kPadId));
+  if (source.weights.empty()) {
     // No pretrained run to copy the architecture from: the model section applies, whose
     // defaults are the full-size model (slow on a CPU), so say which one this is.
     LogInfo(fmt::format(
@@ -192,75 +205,88 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
         "with the model section's architecture ({}/{}/{}: model.emb_size/hidden_size/"
         "num_layers)",
         model_config.emb_size, model_config.hidden_size, model_config.num_layers));
-  } else {
-    ASSIGN_OR_RETURN(const Tokenizer pretrained_tokenizer, Tokenizer::Load(source.tokenizer));
-    if (pretrained_tokenizer.SerializedModel() == tokenizer.SerializedModel()) {
-      RETURN_IF_ERROR(LoadModuleWeights(*model, source.weights));
-    } else {
-      RETURN_IF_ERROR(CopyMatchedLanguageModel(source.weights, pretrained_tokenizer, tokenizer,
-                                               source.model, model));
-    }
+    return model;
   }
+  ASSIGN_OR_RETURN(const Tokenizer pretrained_tokenizer, Tokenizer::Load(source.tokenizer));
+  if (pretrained_tokenizer.SerializedModel() == tokenizer.SerializedModel()) {
+    RETURN_IF_ERROR(LoadModuleWeights(*model, source.weights));
+  } else {
+    RETURN_IF_ERROR(CopyMatchedLanguageModel(source.weights, pretrained_tokenizer, tokenizer,
+                                             source.model, model));
+  }
+  return model;
+}
 
-  LmBatcherOptions train_options;
-  train_options.batch_size = ft.batch_size;
-  train_options.bptt = ft.bptt;
-  train_options.variable_bptt = ft.variable_bptt;
-  train_options.shuffle = true;
-  train_options.backwards = config.model.backwards;
-  train_options.seed = config.run.seed + 1;
-  LmBatcher train_batcher(&train_ids.ids, &train_ids.offsets, train_options);
-  LmBatcherOptions valid_options = train_options;
+// fastai's frozen epochs: only the embedding and decoder learn, at finetune.frozen_lr. Their
+// result is kept in <stage_dir>/frozen/lm.pt, so a resumed stage does not repeat them.
+absl::StatusOr<StageResult> TrainFrozenEpochs(const Config& config, const fs::path& stage_dir,
+                                              int num_groups, LmTrainingJob& job) {
+  const fs::path frozen_dir = stage_dir / "frozen";
+  const std::string frozen_weights = (frozen_dir / "lm.pt").string();
+  if (fs::exists(frozen_weights)) {
+    RETURN_IF_ERROR(LoadModuleWeights(*job.model, frozen_weights));
+    return StageResult{};
+  }
+  RETURN_IF_ERROR(EnsureWritableDir(frozen_dir.string(), "run.output_dir"));
+  job.stage = "finetune_frozen";
+  job.stage_dir = frozen_dir.string();
+  job.epochs = config.finetune.frozen_epochs;
+  job.lr = config.finetune.frozen_lr;
+  job.group_lr_mult.assign(num_groups, 0.0);
+  job.group_lr_mult.back() = 1.0;  // embedding + decoder only
+  ASSIGN_OR_RETURN(const StageResult result, TrainLanguageModel(job));
+  if (result.outcome == StageOutcome::kCompleted) {
+    RETURN_IF_ERROR(SaveModuleWeights(*job.model, frozen_weights));
+  }
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
+  const fs::path run_dir(config.run.output_dir);
+  const fs::path stage_dir = run_dir / "finetune";
+  const std::string final_weights = (stage_dir / "lm.pt").string();
+  RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
+  if (StageAlreadyDone(config, "finetune", final_weights, {stage_dir.string()})) {
+    return StageResult{StageOutcome::kSkipped};
+  }
+  RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
+  ASSIGN_OR_RETURN(const PretrainedSource source, FindPretrained(config));
+  ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.run.device));
+  const uint64_t seed = StreamSeed(config.run.seed, SeedStream::kFinetune);
+  torch::manual_seed(seed);
+  ASSIGN_OR_RETURN(const FineTuningText text, ReadFineTuningText(config, source.tokenizer));
+  ASSIGN_OR_RETURN(LanguageModel model, StartingLanguageModel(config, source, text.tokenizer));
+
+  const FinetuneConfig& ft = config.finetune;
+  LmBatcher train_batcher(&text.train.ids, &text.train.offsets,
+                          LmTrainBatcherOptions(ft, config.model.backwards, seed));
+  LmBatcherOptions valid_options = LmTrainBatcherOptions(ft, config.model.backwards, seed);
   valid_options.variable_bptt = false;
   valid_options.shuffle = false;
   valid_options.batch_size = std::min<int64_t>(
-      ft.batch_size, std::max<int64_t>(1, static_cast<int64_t>(valid_ids.ids.size()) / 8));
-  LmBatcher valid_batcher(&valid_ids.ids, &valid_ids.offsets, valid_options);
+      ft.batch_size, std::max<int64_t>(1, static_cast<int64_t>(text.valid.ids.size()) / 8));
+  LmBatcher valid_batcher(&text.valid.ids, &text.valid.offsets, valid_options);
   valid_batcher.StartEpoch(0);
 
-  LmTrainingJob job;
+  LmTrainingJob job = LmJobFromConfig(ft, config.run, device, resume);
   job.metrics_path = (run_dir / "metrics.jsonl").string();
   job.model = model;
   job.train = &train_batcher;
   job.valid = valid_batcher.num_batches() > 0 ? &valid_batcher : nullptr;
-  job.schedule = ft.schedule;
-  job.optimizer = ft.optimizer;
-  job.ar_alpha = ft.ar_alpha;
-  job.tar_beta = ft.tar_beta;
-  job.bptt = ft.bptt;
-  job.scale_lr_with_seq_len = ft.variable_bptt;
-  job.mixed_precision = ft.mixed_precision;
-  job.max_steps_per_epoch = ft.max_steps;
-  job.resume = resume;
-  job.checkpoint_minutes = config.run.checkpoint_minutes;
-  job.log_every = config.run.log_every;
-  job.device = device;
 
   StageResult result;
-  const int num_groups = source.model.num_layers + 1;
   // The frozen epochs fit new embeddings to a pretrained encoder. Over random LSTMs they protect
   // nothing, and the classifier learned less from the result (TREC-6, 1,000 labels, CPU config,
   // 3 seeds: 65.9% test error with a frozen epoch, 55.0% without; docs/results.md, Ablations).
-  if (ft.frozen_epochs > 0 && random_start) {
+  if (ft.frozen_epochs > 0 && source.weights.empty()) {
     LogInfo("finetune: finetune.frozen_epochs skipped: with finetune.pretrained: none there is "
             "no pretrained encoder to freeze");
   } else if (ft.frozen_epochs > 0) {
-    const fs::path frozen_dir = stage_dir / "frozen";
-    const std::string frozen_weights = (frozen_dir / "lm.pt").string();
-    if (fs::exists(frozen_weights)) {
-      RETURN_IF_ERROR(LoadModuleWeights(*model, frozen_weights));
-    } else {
-      RETURN_IF_ERROR(EnsureWritableDir(frozen_dir.string(), "run.output_dir"));
-      job.stage = "finetune_frozen";
-      job.stage_dir = frozen_dir.string();
-      job.epochs = ft.frozen_epochs;
-      job.lr = ft.frozen_lr;
-      job.group_lr_mult.assign(num_groups, 0.0);
-      job.group_lr_mult.back() = 1.0;  // embedding + decoder only
-      ASSIGN_OR_RETURN(result, TrainLanguageModel(job));
-      if (result.outcome != StageOutcome::kCompleted) return result;
-      RETURN_IF_ERROR(SaveModuleWeights(*model, frozen_weights));
-    }
+    ASSIGN_OR_RETURN(result,
+                     TrainFrozenEpochs(config, stage_dir, source.model.num_layers + 1, job));
+    if (result.outcome != StageOutcome::kCompleted) return result;
   }
   if (ft.epochs > 0) {
     job.stage = "finetune";

@@ -12,18 +12,10 @@
 #include "config/config.h"
 #include "data/lm_batcher.h"
 #include "model/awd_lstm.h"
+#include "train/stage_result.h"
 #include "util/status.h"
 
 namespace ulmfit {
-
-enum class StageOutcome { kCompleted, kSkipped, kInterrupted };
-
-struct StageResult {
-  StageOutcome outcome = StageOutcome::kCompleted;
-  int signal = 0;                // for kInterrupted: the signal that stopped the run
-  double final_valid_loss = 0;   // last epoch's validation loss
-  double final_valid_ppl = 0;
-};
 
 // Everything the LM loop needs; the caller builds the model, data and optimizer groups.
 struct LmTrainingJob {
@@ -50,8 +42,46 @@ struct LmTrainingJob {
   torch::Device device{torch::kCPU};
 };
 
+// The job fields that an LM stage's section (PretrainConfig or FinetuneConfig, which share
+// these keys) and the run section set; the caller adds the model, data, stage and lr groups.
+template <typename LmStageConfig>
+LmTrainingJob LmJobFromConfig(const LmStageConfig& stage, const RunConfig& run,
+                              const torch::Device& device, bool resume) {
+  LmTrainingJob job;
+  job.epochs = stage.epochs;
+  job.lr = stage.lr;
+  job.schedule = stage.schedule;
+  job.optimizer = stage.optimizer;
+  job.ar_alpha = stage.ar_alpha;
+  job.tar_beta = stage.tar_beta;
+  job.bptt = stage.bptt;
+  job.scale_lr_with_seq_len = stage.variable_bptt;  // AWD-LSTM: lr * seq_len / bptt
+  job.mixed_precision = stage.mixed_precision;
+  job.max_steps_per_epoch = stage.max_steps;
+  job.resume = resume;
+  job.checkpoint_minutes = run.checkpoint_minutes;
+  job.log_every = run.log_every;
+  job.device = device;
+  return job;
+}
+
+// The training batches of an LM stage (shuffled; variable lengths if the stage says so).
+template <typename LmStageConfig>
+LmBatcherOptions LmTrainBatcherOptions(const LmStageConfig& stage, bool backwards,
+                                       uint64_t seed) {
+  LmBatcherOptions options;
+  options.batch_size = stage.batch_size;
+  options.bptt = stage.bptt;
+  options.variable_bptt = stage.variable_bptt;
+  options.backwards = backwards;
+  options.shuffle = true;
+  options.seed = seed;
+  return options;
+}
+
 // Runs (or resumes) the job. Errors are user-facing; a NaN loss is an error that leaves the
-// last good checkpoint in place.
+// last good checkpoint in place. A stop signal saves a checkpoint at the exact step and
+// returns kInterrupted.
 absl::StatusOr<StageResult> TrainLanguageModel(LmTrainingJob& job);
 
 // Cross-entropy loss, accuracy and perplexity of the model on `batcher` (eval mode, no grad).
@@ -64,7 +94,5 @@ struct LmEvaluation {
 LmEvaluation EvaluateLanguageModel(LanguageModel& model, LmBatcher& batcher,
                                    const torch::Device& device);
 
-// Resolves run.device ("auto", "cpu", "cuda", "cuda:N") to a torch device, with clear errors.
-absl::StatusOr<torch::Device> ResolveDevice(const std::string& device);
 
 }  // namespace ulmfit

@@ -4,7 +4,7 @@
 #include <numeric>
 #include <random>
 
-#include "train/classifier_eval.h"
+#include "infer/classifier.h"
 
 namespace ulmfit {
 

@@ -1,5 +1,7 @@
 #include "util/json.h"
 
+#include <cstdlib>
+
 #include <fmt/format.h>
 
 namespace ulmfit {
@@ -58,6 +60,18 @@ JsonLine& JsonLine::AddRaw(std::string_view key, std::string_view json) {
   Key(key);
   body_ += json;
   return *this;
+}
+
+std::optional<double> JsonNumberField(std::string_view json, std::string_view key) {
+  const std::string quoted = JsonQuote(key) + ":";
+  const size_t at = json.find(quoted);
+  if (at == std::string_view::npos) return std::nullopt;
+  const std::string rest(json.substr(at + quoted.size()));
+  const char* begin = rest.c_str();
+  char* end = nullptr;
+  const double value = std::strtod(begin, &end);
+  if (end == begin) return std::nullopt;
+  return value;
 }
 
 }  // namespace ulmfit

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -10,6 +11,10 @@ namespace ulmfit {
 
 // Escapes a string for a JSON string literal (quotes included).
 std::string JsonQuote(std::string_view text);
+
+// The number stored under `key` in a flat one-line object that JsonLine wrote (metrics.jsonl,
+// best.json); nullopt when the key is absent or does not hold a number.
+std::optional<double> JsonNumberField(std::string_view json, std::string_view key);
 
 class JsonLine {
  public:

@@ -12,7 +12,7 @@
 #include "data/labeled_data.h"
 #include "model/classifier.h"
 #include "text/tokenizer.h"
-#include "train/metrics.h"
+#include "infer/metrics.h"
 #include "util/status.h"
 
 namespace ulmfit {

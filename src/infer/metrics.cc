@@ -1,4 +1,4 @@
-#include "train/metrics.h"
+#include "infer/metrics.h"
 
 namespace ulmfit {
 

@@ -1,4 +1,4 @@
-#include "train/classifier_eval.h"
+#include "infer/classifier.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,8 +9,8 @@
 
 #include "config/config_loader.h"
 #include "data/token_cache.h"
+#include "model/weights.h"
 #include "text/rules.h"
-#include "train/checkpoint.h"
 
 namespace ulmfit {
 namespace fs = std::filesystem;

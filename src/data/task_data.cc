@@ -1,4 +1,4 @@
-#include "train/task_data.h"
+#include "data/task_data.h"
 
 #include <fmt/format.h>
 

@@ -1,0 +1,116 @@
+#include "train/training_loop.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "util/progress.h"
+
+namespace ulmfit {
+namespace fs = std::filesystem;
+
+std::unique_ptr<torch::optim::AdamW> MakeGroupedAdamW(
+    const std::vector<std::vector<torch::Tensor>>& layer_groups, const OptimizerConfig& config,
+    double lr) {
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  for (const auto& params : layer_groups) {
+    auto options = std::make_unique<torch::optim::AdamWOptions>(lr);
+    options->betas({config.beta1, config.beta2}).eps(config.eps).weight_decay(config.weight_decay);
+    groups.emplace_back(params, std::move(options));
+  }
+  return std::make_unique<torch::optim::AdamW>(std::move(groups), torch::optim::AdamWOptions(lr));
+}
+
+std::vector<double> DiscriminativeMultipliers(int num_groups, double factor) {
+  std::vector<double> multipliers(num_groups);
+  for (int g = 0; g < num_groups; ++g) multipliers[g] = std::pow(factor, -(num_groups - 1 - g));
+  return multipliers;
+}
+
+void SetGroupRates(torch::optim::Optimizer& optimizer, double lr,
+                   const std::vector<double>& multipliers, double scale, double beta1,
+                   double beta2) {
+  for (size_t g = 0; g < multipliers.size(); ++g) {
+    static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options())
+        .lr(lr * multipliers[g] * scale)
+        .betas({beta1, beta2});
+  }
+}
+
+void BackwardAndStep(const torch::Tensor& loss, torch::nn::Module& model,
+                     torch::optim::Optimizer& optimizer, double clip) {
+  loss.backward();
+  if (clip > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), clip);
+  optimizer.step();
+}
+
+absl::Status NonFiniteLossError(const std::string& stage, double loss, const std::string& where,
+                                const std::string& checkpoint_dir, bool checkpoint_exists,
+                                const std::string& advice) {
+  return absl::InternalError(fmt::format(
+      "{}: the loss became {} at {}; stopped without saving. {}, then run again{}", stage, loss,
+      where, advice,
+      checkpoint_exists
+          ? fmt::format(" with --resume (the last good checkpoint in {} is intact)",
+                        checkpoint_dir)
+          : " (no checkpoint was saved before this step, so the stage starts over)"));
+}
+
+int64_t FileSizeOrZero(const std::string& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  return ec ? 0 : static_cast<int64_t>(size);
+}
+
+StageCheckpoints::StageCheckpoints(std::string stage, std::string dir, std::string metrics_path,
+                                   double checkpoint_minutes)
+    : stage_(std::move(stage)), dir_(std::move(dir)), metrics_path_(std::move(metrics_path)),
+      checkpoint_minutes_(checkpoint_minutes), start_(std::chrono::steady_clock::now()),
+      last_save_(start_) {}
+
+absl::StatusOr<TrainingState> StageCheckpoints::Start(bool resume, bool refuse_unfinished,
+                                                      torch::nn::Module& model,
+                                                      torch::optim::Optimizer& optimizer,
+                                                      std::vector<torch::Tensor>* lstm_state) {
+  TrainingState state;
+  state.stage = stage_;
+  if (!resume || !exists()) {
+    if (!resume && refuse_unfinished && exists()) {
+      return absl::FailedPreconditionError(fmt::format(
+          "{}: an unfinished {} run is here; continue it with --resume, or choose another "
+          "run.output_dir", dir_, stage_));
+    }
+    return state;
+  }
+  std::vector<torch::Tensor> unused;
+  ASSIGN_OR_RETURN(state, LoadCheckpoint(dir_, model, optimizer,
+                                         lstm_state != nullptr ? lstm_state : &unused));
+  if (state.stage != stage_) {
+    return absl::FailedPreconditionError(fmt::format(
+        "{}: checkpoint belongs to stage '{}', not '{}'", dir_, state.stage, stage_));
+  }
+  // Lines logged after the checkpoint will be logged again by the replayed steps.
+  if (FileSizeOrZero(metrics_path_) > state.metrics_bytes) {
+    fs::resize_file(metrics_path_, static_cast<uintmax_t>(state.metrics_bytes));
+  }
+  elapsed_before_ = state.elapsed_seconds;
+  return state;
+}
+
+absl::Status StageCheckpoints::Save(TrainingState* state, const torch::nn::Module& model,
+                                    const torch::optim::Optimizer& optimizer,
+                                    const std::vector<torch::Tensor>& lstm_state) {
+  state->elapsed_seconds = ElapsedSeconds();
+  state->metrics_bytes = FileSizeOrZero(metrics_path_);
+  last_save_ = std::chrono::steady_clock::now();
+  return SaveCheckpoint(dir_, model, optimizer, lstm_state, *state);
+}
+
+bool StageCheckpoints::PeriodicSaveDue() const {
+  return checkpoint_minutes_ > 0 && SecondsSince(last_save_) >= checkpoint_minutes_ * 60.0;
+}
+
+double StageCheckpoints::ElapsedSeconds() const { return elapsed_before_ + SecondsSince(start_); }
+
+}  // namespace ulmfit
