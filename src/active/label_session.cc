@@ -164,6 +164,268 @@ double BestValidAccuracy(const fs::path& run_dir) {
   return best;
 }
 
+// The state of one `ulmfit label` session and its steps: what is labelled and skipped, the
+// queue of texts to show, the newest classifier, and the answers that can be undone.
+class LabelSession {
+ public:
+  LabelSession(const Config& config, std::vector<std::string> pool, LabelledFile labelled,
+               std::vector<std::string> labels, Strategy strategy, torch::Device device,
+               std::FILE* out)
+      : config_(config), active_(config.active), pool_(std::move(pool)),
+        labelled_(std::move(labelled)), labels_(std::move(labels)), strategy_(strategy),
+        device_(device), out_(out),
+        label_dir_(fs::path(config.run.output_dir) / "label"),
+        skipped_path_((label_dir_ / "skipped.txt").string()),
+        skipped_(ReadSkipped(skipped_path_)) {
+    // The newest classifier: the last retraining here, else the run's stage 3, else none (then
+    // texts come in a seeded random order until the first retraining).
+    while (fs::exists(RoundDir(retrain_round_ + 1) / "model")) ++retrain_round_;
+    if (retrain_round_ > 0) valid_accuracy_ = BestValidAccuracy(RoundDir(retrain_round_));
+  }
+
+  // Shows texts and takes answers until the pool is done or the user quits; the exit code.
+  absl::StatusOr<int> Run(int in_fd);
+
+ private:
+  struct Answer {
+    Suggestion shown;
+    bool skip = false;
+    off_t size_before = 0;  // task.train's size before the answer was appended
+  };
+
+  fs::path RoundDir(int round) const { return label_dir_ / fmt::format("round-{:03d}", round); }
+  std::string ModelDir() const;
+  // The next texts to show, most useful first; ids are 0-based pool line indices.
+  absl::Status Refill();
+  void RefillInRandomOrder(std::vector<std::string> texts, std::vector<std::string> ids);
+  // Retrains the classifier on task.train (stage 2 first if no fine-tuned LM exists yet).
+  absl::Status Retrain();
+  void Show(const Suggestion& current) const;
+  absl::Status Skip(const Suggestion& current);
+  absl::Status Undo();
+  absl::Status Label(const Suggestion& current, size_t label);
+
+  const Config& config_;
+  const ActiveConfig& active_;
+  const std::vector<std::string> pool_;
+  LabelledFile labelled_;
+  const std::vector<std::string> labels_;
+  const Strategy strategy_;
+  const torch::Device device_;
+  std::FILE* out_;
+  const fs::path label_dir_;
+  const std::string skipped_path_;
+  std::set<int64_t> skipped_;
+  int retrain_round_ = 0;
+  double valid_accuracy_ = -1;
+  std::deque<Suggestion> queue_;
+  bool model_knows_labels_ = false;
+  std::vector<Answer> undo_;
+  int64_t since_retrain_ = 0;
+};
+
+std::string LabelSession::ModelDir() const {
+  if (retrain_round_ > 0) return (RoundDir(retrain_round_) / "model").string();
+  const fs::path stage3 = fs::path(config_.run.output_dir) / "model";
+  return fs::exists(stage3 / kClassifierWeightsFile) ? stage3.string() : "";
+}
+
+void LabelSession::RefillInRandomOrder(std::vector<std::string> texts,
+                                       std::vector<std::string> ids) {
+  std::mt19937_64 rng(
+      LabelQueueSeed(config_.run.seed, static_cast<uint64_t>(labelled_.count)));
+  for (size_t i = 0; i < texts.size() && queue_.size() < static_cast<size_t>(active_.query_size);
+       ++i) {
+    const size_t j = i + rng() % (texts.size() - i);
+    std::swap(texts[i], texts[j]);
+    std::swap(ids[i], ids[j]);
+    Suggestion s;
+    s.id = ids[i];
+    s.text = texts[i];
+    s.score = -1;
+    queue_.push_back(std::move(s));
+  }
+}
+
+absl::Status LabelSession::Refill() {
+  queue_.clear();
+  std::vector<std::string> texts, ids;
+  for (size_t i = 0; i < pool_.size(); ++i) {
+    if (skipped_.count(static_cast<int64_t>(i)) || labelled_.texts.count(OneLine(pool_[i]))) {
+      continue;
+    }
+    texts.push_back(pool_[i]);
+    ids.push_back(std::to_string(i));
+  }
+  if (texts.empty()) return absl::OkStatus();
+  const std::string dir = ModelDir();
+  if (dir.empty()) {
+    RefillInRandomOrder(std::move(texts), std::move(ids));
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(const ClassifierEnsemble model, ClassifierEnsemble::Load({dir}, device_));
+  // A model trained on other labels (say, before a label was added) still ranks uncertainty,
+  // but its predicted label is not shown.
+  model_knows_labels_ = model.labels().names() == labels_;
+  SuggestOptions options;
+  options.strategy = strategy_;
+  options.k = active_.query_size;
+  options.candidates_per_query = active_.candidates_per_query;
+  options.seed = LabelQueueSeed(config_.run.seed, static_cast<uint64_t>(labelled_.count));
+  options.batch_size = config_.classifier.batch_size;
+  SuggestionCollector collector(model, options);
+  collector.Add(texts, ids);
+  for (Suggestion& s : collector.Finish()) queue_.push_back(std::move(s));
+  return absl::OkStatus();
+}
+
+absl::Status LabelSession::Retrain() {
+  fmt::print(out_, "\nretraining the classifier on {} labels ...\n", labelled_.count);
+  std::fflush(out_);
+  Config round_config = config_;
+  if (!fs::exists(fs::path(LanguageModelRun(config_)) / "finetune" / "lm.pt")) {
+    // Stage 2 once, on the pool's text (and the labelled texts), before the first retraining.
+    if (round_config.task.unlabeled.empty()) round_config.task.unlabeled = active_.pool;
+    round_config.task.test.clear();
+    ASSIGN_OR_RETURN(const StageResult tuned, RunFinetune(round_config, false));
+    if (tuned.outcome == StageOutcome::kInterrupted) return absl::CancelledError("stopped");
+  }
+  const fs::path round_dir = RoundDir(retrain_round_ + 1);
+  RemoveTree(round_dir.string());
+  round_config.run.output_dir = round_dir.string();
+  round_config.task.format = "tsv";
+  round_config.task.header = "no";
+  round_config.task.label_column = "0";
+  round_config.task.text_columns = "1";
+  round_config.task.valid.clear();
+  round_config.task.test.clear();
+  ASSIGN_OR_RETURN(const StageResult trained,
+                   RunClassifyFrom(round_config, false, LanguageModelRun(config_)));
+  if (trained.outcome == StageOutcome::kInterrupted) return absl::CancelledError("stopped");
+  RemoveTree((round_dir / "classifier").string());  // checkpoints; model/ is what is used
+  ++retrain_round_;
+  // Too few labels to hold any out: no validation (its loss would be 0).
+  valid_accuracy_ =
+      trained.best_valid && trained.best_valid->loss > 0 ? trained.best_valid->accuracy : -1;
+  if (valid_accuracy_ >= 0) {
+    fmt::print(out_, "retrained on {} labels: validation accuracy {:.3f}\n", labelled_.count,
+               valid_accuracy_);
+  } else {
+    fmt::print(out_, "retrained on {} labels (too few to hold out a validation split)\n",
+               labelled_.count);
+  }
+  return Refill();
+}
+
+void LabelSession::Show(const Suggestion& current) const {
+  std::string status = fmt::format("{} labelled, {} since retraining (every {})",
+                                   labelled_.count, since_retrain_, active_.retrain_every);
+  if (valid_accuracy_ >= 0) status += fmt::format(", validation accuracy {:.3f}", valid_accuracy_);
+  std::string hint;
+  if (current.score >= 0) {
+    hint = fmt::format("{} score {:.3f}", StrategyName(strategy_), current.score);
+    if (model_knows_labels_) {
+      hint += fmt::format(", model says {} ({:.0f}%)", labels_[current.predicted],
+                          100 * current.probs[current.predicted]);
+    }
+  } else {
+    hint = "random order (no classifier yet)";
+  }
+  std::string legend;
+  for (size_t i = 0; i < labels_.size(); ++i) {
+    legend += fmt::format(" {} {} ", kLabelKeys[i], labels_[i]);
+  }
+  legend += "  s skip  u undo  q quit";
+  fmt::print(out_, "\n--- [{}] {}\n{}\n\n  {}\n\n{}\n> ", current.id, status, hint,
+             current.text, legend);
+  std::fflush(out_);
+}
+
+absl::Status LabelSession::Skip(const Suggestion& current) {
+  int64_t index = 0;
+  (void)absl::SimpleAtoi(current.id, &index);
+  RETURN_IF_ERROR(AppendDurably(skipped_path_, current.id + "\n").status());
+  skipped_.insert(index);
+  undo_.push_back({current, true, 0});
+  queue_.pop_front();
+  return absl::OkStatus();
+}
+
+absl::Status LabelSession::Undo() {
+  if (undo_.empty()) return absl::OkStatus();
+  const Answer last = undo_.back();
+  undo_.pop_back();
+  int64_t index = 0;
+  (void)absl::SimpleAtoi(last.shown.id, &index);
+  if (last.skip) {
+    skipped_.erase(index);
+    std::string rest;
+    for (int64_t s : skipped_) rest += std::to_string(s) + "\n";
+    RETURN_IF_ERROR(WriteFileAtomic(skipped_path_, rest));
+  } else {
+    RETURN_IF_ERROR(TruncateDurably(config_.task.train, last.size_before));
+    labelled_.texts.erase(OneLine(last.shown.text));
+    --labelled_.count;
+    since_retrain_ = std::max<int64_t>(0, since_retrain_ - 1);
+  }
+  queue_.push_front(last.shown);
+  fmt::print(out_, "(undone)\n");
+  return absl::OkStatus();
+}
+
+absl::Status LabelSession::Label(const Suggestion& current, size_t label) {
+  const std::string text = OneLine(current.text);
+  ASSIGN_OR_RETURN(const off_t before,
+                   AppendDurably(config_.task.train, labels_[label] + "\t" + text + "\n"));
+  labelled_.texts.insert(text);
+  ++labelled_.count;
+  ++since_retrain_;
+  undo_.push_back({current, false, before});
+  queue_.pop_front();
+  if (since_retrain_ < active_.retrain_every) return absl::OkStatus();
+  const absl::Status retrained = Retrain();
+  if (absl::IsCancelled(retrained)) return retrained;
+  if (!retrained.ok()) {
+    fmt::print(out_, "retraining failed: {}\n(labelling goes on with the old order)\n",
+               std::string(retrained.message()));
+  }
+  since_retrain_ = 0;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> LabelSession::Run(int in_fd) {
+  RETURN_IF_ERROR(EnsureWritableDir(label_dir_.string(), "run.output_dir"));
+  RETURN_IF_ERROR(Refill());
+  RawTerminal raw(in_fd);
+  while (true) {
+    if (queue_.empty()) {
+      fmt::print(out_, "\nnothing left to label in {} ({} labelled).\n", active_.pool,
+                 labelled_.count);
+      return 0;
+    }
+    const Suggestion current = queue_.front();
+    Show(current);
+    const int key = ReadKey(in_fd);
+    if (key < 0 || key == 'q' || key == 4 /* Ctrl-D */) {
+      fmt::print(out_, "\n{} labelled; answers are in {}\n", labelled_.count, config_.task.train);
+      std::fflush(out_);
+      const int signal = StopSignal();
+      return signal != 0 ? 128 + signal : 0;
+    }
+    const size_t label_key = kLabelKeys.find(static_cast<char>(key));
+    if (key == 's') {
+      RETURN_IF_ERROR(Skip(current));
+    } else if (key == 'u') {
+      RETURN_IF_ERROR(Undo());
+    } else if (label_key != std::string::npos && label_key < labels_.size()) {
+      const absl::Status labelled = Label(current, label_key);
+      if (absl::IsCancelled(labelled)) return 128 + StopSignal();
+      RETURN_IF_ERROR(labelled);
+    }
+    if (queue_.empty()) RETURN_IF_ERROR(Refill());
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<int> RunLabelSession(const Config& config, int in_fd, std::FILE* out) {
@@ -179,7 +441,7 @@ absl::StatusOr<int> RunLabelSession(const Config& config, int in_fd, std::FILE* 
         "{}: task.train is a folder; ulmfit label appends label<TAB>text lines to a file",
         labelled_path));
   }
-  ASSIGN_OR_RETURN(const std::vector<std::string> pool, ReadDocuments(active.pool, "lines"));
+  ASSIGN_OR_RETURN(std::vector<std::string> pool, ReadDocuments(active.pool, "lines"));
   ASSIGN_OR_RETURN(LabelledFile labelled, ReadLabelledFile(labelled_path));
   std::vector<std::string> labels;
   for (absl::string_view l : absl::StrSplit(active.labels, ',', absl::SkipWhitespace())) {
@@ -196,203 +458,11 @@ absl::StatusOr<int> RunLabelSession(const Config& config, int in_fd, std::FILE* 
         "active.labels: {} labels, but ulmfit label has keys for at most {}", labels.size(),
         kLabelKeys.size()));
   }
-  const fs::path run_dir(config.run.output_dir);
-  const fs::path label_dir = run_dir / "label";
-  RETURN_IF_ERROR(EnsureWritableDir(label_dir.string(), "run.output_dir"));
-  const std::string skipped_path = (label_dir / "skipped.txt").string();
-  std::set<int64_t> skipped = ReadSkipped(skipped_path);
   ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.run.device));
   ASSIGN_OR_RETURN(const Strategy strategy, ParseStrategy(active.strategy));
-
-  // The newest classifier: the last retraining here, else the run's stage 3, else none (then
-  // texts come in a seeded random order until the first retraining).
-  int retrain_round = 0;
-  while (fs::exists(label_dir / fmt::format("round-{:03d}", retrain_round + 1) / "model")) {
-    ++retrain_round;
-  }
-  auto model_dir = [&]() -> std::string {
-    if (retrain_round > 0) {
-      return (label_dir / fmt::format("round-{:03d}", retrain_round) / "model").string();
-    }
-    return fs::exists(run_dir / "model" / kClassifierWeightsFile) ? (run_dir / "model").string()
-                                                                  : "";
-  };
-  double valid_accuracy =
-      retrain_round > 0 ? BestValidAccuracy(label_dir / fmt::format("round-{:03d}", retrain_round))
-                        : -1;
-
-  // The next texts to show, most useful first; ids are 0-based pool line indices.
-  std::deque<Suggestion> queue;
-  bool model_knows_labels = false;
-  auto refill = [&]() -> absl::Status {
-    queue.clear();
-    std::vector<std::string> texts, ids;
-    for (size_t i = 0; i < pool.size(); ++i) {
-      if (skipped.count(static_cast<int64_t>(i)) || labelled.texts.count(OneLine(pool[i]))) continue;
-      texts.push_back(pool[i]);
-      ids.push_back(std::to_string(i));
-    }
-    if (texts.empty()) return absl::OkStatus();
-    const std::string dir = model_dir();
-    if (dir.empty()) {
-      std::mt19937_64 rng(LabelQueueSeed(config.run.seed, static_cast<uint64_t>(labelled.count)));
-      for (size_t i = 0; i < texts.size() && queue.size() < static_cast<size_t>(active.query_size); ++i) {
-        const size_t j = i + rng() % (texts.size() - i);
-        std::swap(texts[i], texts[j]);
-        std::swap(ids[i], ids[j]);
-        Suggestion s;
-        s.id = ids[i];
-        s.text = texts[i];
-        s.score = -1;
-        queue.push_back(std::move(s));
-      }
-      return absl::OkStatus();
-    }
-    ASSIGN_OR_RETURN(const ClassifierEnsemble model, ClassifierEnsemble::Load({dir}, device));
-    // A model trained on other labels (say, before a label was added) still ranks uncertainty,
-    // but its predicted label is not shown.
-    model_knows_labels = model.labels().names() == labels;
-    SuggestOptions options;
-    options.strategy = strategy;
-    options.k = active.query_size;
-    options.candidates_per_query = active.candidates_per_query;
-    options.seed = LabelQueueSeed(config.run.seed, static_cast<uint64_t>(labelled.count));
-    options.batch_size = config.classifier.batch_size;
-    SuggestionCollector collector(model, options);
-    collector.Add(texts, ids);
-    for (Suggestion& s : collector.Finish()) queue.push_back(std::move(s));
-    return absl::OkStatus();
-  };
-
-  auto retrain = [&]() -> absl::Status {
-    fmt::print(out, "\nretraining the classifier on {} labels ...\n", labelled.count);
-    std::fflush(out);
-    Config round_config = config;
-    if (!fs::exists(fs::path(LanguageModelRun(config)) / "finetune" / "lm.pt")) {
-      // Stage 2 once, on the pool's text (and the labelled texts), before the first retraining.
-      if (round_config.task.unlabeled.empty()) round_config.task.unlabeled = active.pool;
-      round_config.task.test.clear();
-      ASSIGN_OR_RETURN(const StageResult tuned, RunFinetune(round_config, false));
-      if (tuned.outcome == StageOutcome::kInterrupted) return absl::CancelledError("stopped");
-    }
-    const fs::path round_dir = label_dir / fmt::format("round-{:03d}", retrain_round + 1);
-    RemoveTree(round_dir.string());
-    round_config.run.output_dir = round_dir.string();
-    round_config.task.format = "tsv";
-    round_config.task.header = "no";
-    round_config.task.label_column = "0";
-    round_config.task.text_columns = "1";
-    round_config.task.valid.clear();
-    round_config.task.test.clear();
-    ASSIGN_OR_RETURN(const StageResult trained,
-                     RunClassifyFrom(round_config, false, LanguageModelRun(config)));
-    if (trained.outcome == StageOutcome::kInterrupted) return absl::CancelledError("stopped");
-    RemoveTree((round_dir / "classifier").string());  // checkpoints; model/ is what is used
-    ++retrain_round;
-    // Too few labels to hold any out: no validation (its loss would be 0).
-    valid_accuracy = trained.best_valid && trained.best_valid->loss > 0
-                         ? trained.best_valid->accuracy
-                         : -1;
-    if (valid_accuracy >= 0) {
-      fmt::print(out, "retrained on {} labels: validation accuracy {:.3f}\n", labelled.count,
-                 valid_accuracy);
-    } else {
-      fmt::print(out, "retrained on {} labels (too few to hold out a validation split)\n",
-                 labelled.count);
-    }
-    return refill();
-  };
-
-  RETURN_IF_ERROR(refill());
-  RawTerminal raw(in_fd);
-  struct Answer {
-    Suggestion shown;
-    bool skip = false;
-    off_t size_before = 0;
-  };
-  std::vector<Answer> undo;
-  int64_t since_retrain = 0;
-  std::string legend;
-  for (size_t i = 0; i < labels.size(); ++i) legend += fmt::format(" {} {} ", kLabelKeys[i], labels[i]);
-  legend += "  s skip  u undo  q quit";
-  while (true) {
-    if (queue.empty()) {
-      fmt::print(out, "\nnothing left to label in {} ({} labelled).\n", active.pool,
-                 labelled.count);
-      return 0;
-    }
-    const Suggestion& current = queue.front();
-    std::string status = fmt::format("{} labelled, {} since retraining (every {})",
-                                     labelled.count, since_retrain, active.retrain_every);
-    if (valid_accuracy >= 0) status += fmt::format(", validation accuracy {:.3f}", valid_accuracy);
-    std::string hint;
-    if (current.score >= 0) {
-      hint = fmt::format("{} score {:.3f}", StrategyName(strategy), current.score);
-      if (model_knows_labels) {
-        hint += fmt::format(", model says {} ({:.0f}%)", labels[current.predicted],
-                            100 * current.probs[current.predicted]);
-      }
-    } else {
-      hint = "random order (no classifier yet)";
-    }
-    fmt::print(out, "\n--- [{}] {}\n{}\n\n  {}\n\n{}\n> ", current.id, status, hint,
-               current.text, legend);
-    std::fflush(out);
-    const int key = ReadKey(in_fd);
-    if (key < 0 || key == 'q' || key == 4 /* Ctrl-D */) {
-      fmt::print(out, "\n{} labelled; answers are in {}\n", labelled.count, labelled_path);
-      std::fflush(out);
-      const int signal = StopSignal();
-      return signal != 0 ? 128 + signal : 0;
-    }
-    const size_t label_key = kLabelKeys.find(static_cast<char>(key));
-    if (key == 's') {
-      int64_t index = 0;
-      (void)absl::SimpleAtoi(current.id, &index);
-      RETURN_IF_ERROR(AppendDurably(skipped_path, current.id + "\n").status());
-      skipped.insert(index);
-      undo.push_back({current, true, 0});
-      queue.pop_front();
-    } else if (key == 'u') {
-      if (undo.empty()) continue;
-      const Answer last = undo.back();
-      undo.pop_back();
-      int64_t index = 0;
-      (void)absl::SimpleAtoi(last.shown.id, &index);
-      if (last.skip) {
-        skipped.erase(index);
-        std::string rest;
-        for (int64_t s : skipped) rest += std::to_string(s) + "\n";
-        RETURN_IF_ERROR(WriteFileAtomic(skipped_path, rest));
-      } else {
-        RETURN_IF_ERROR(TruncateDurably(labelled_path, last.size_before));
-        labelled.texts.erase(OneLine(last.shown.text));
-        --labelled.count;
-        since_retrain = std::max<int64_t>(0, since_retrain - 1);
-      }
-      queue.push_front(last.shown);
-      fmt::print(out, "(undone)\n");
-    } else if (label_key != std::string::npos && label_key < labels.size()) {
-      const std::string text = OneLine(current.text);
-      ASSIGN_OR_RETURN(const off_t before,
-                       AppendDurably(labelled_path, labels[label_key] + "\t" + text + "\n"));
-      labelled.texts.insert(text);
-      ++labelled.count;
-      ++since_retrain;
-      undo.push_back({current, false, before});
-      queue.pop_front();
-      if (since_retrain >= active.retrain_every) {
-        const absl::Status retrained = retrain();
-        if (absl::IsCancelled(retrained)) return 128 + StopSignal();
-        if (!retrained.ok()) {
-          fmt::print(out, "retraining failed: {}\n(labelling goes on with the old order)\n",
-                     std::string(retrained.message()));
-        }
-        since_retrain = 0;
-      }
-    }
-    if (queue.empty()) RETURN_IF_ERROR(refill());
-  }
+  LabelSession session(config, std::move(pool), std::move(labelled), std::move(labels),
+                       strategy, device, out);
+  return session.Run(in_fd);
 }
 
 }  // namespace ulmfit

@@ -139,14 +139,172 @@ std::vector<int64_t> SeedSet(const std::vector<std::string>& labels, int64_t n, 
   return chosen;
 }
 
+namespace {
+
+// One simulation: a strategy from one seed set, round by round.
+struct SimulationRun {
+  const Config& config;
+  const LabeledData& pool;
+  Strategy strategy;
+  std::string name;    // the strategy's name, in paths and rows
+  uint64_t seed;
+  fs::path dir;        // <output_dir>/active/<strategy>/seed-<seed>
+  torch::Device device;
+};
+
+// Trains a classifier on the round's labelled set in a fresh `round_dir` (an interrupted round
+// starts over) and measures it on the test set.
+absl::StatusOr<SimulationRow> TrainRound(const SimulationRun& run, int round,
+                                         const std::vector<int64_t>& labelled,
+                                         const fs::path& round_dir, StageResult* interrupted) {
+  const ActiveConfig& active = run.config.active;
+  RemoveTree(round_dir.string());
+  RETURN_IF_ERROR(EnsureWritableDir(round_dir.string(), "run.output_dir"));
+  RETURN_IF_ERROR(WriteFileAtomic((round_dir / "labelled.txt").string(), IndicesText(labelled)));
+  const std::string train_path = (round_dir / "labelled.tsv").string();
+  RETURN_IF_ERROR(WriteFileAtomic(train_path, LabelledTsv(run.pool, labelled)));
+  Config round_config = run.config;
+  round_config.run.output_dir = round_dir.string();
+  round_config.task.train = train_path;
+  // Every label trains and the last epoch is kept, as in bench/sample_efficiency.sh: a
+  // hold-out of 5-25 texts would cost labels and pick the epoch by noise.
+  round_config.task.valid.clear();
+  round_config.task.valid_fraction = 0;
+  round_config.task.format = "tsv";
+  round_config.task.header = "no";
+  round_config.task.label_column = "0";
+  round_config.task.text_columns = "1";
+  round_config.task.max_train_examples = 0;
+  round_config.task.max_valid_examples = 0;
+  if (active.max_test_examples > 0) {
+    round_config.task.max_test_examples = active.max_test_examples;
+  }
+  LogInfo(fmt::format("active-learn: {} seed {} round {}/{}: training on {} labels", run.name,
+                      run.seed, round, active.rounds, labelled.size()));
+  const auto train_start = Clock::now();
+  ASSIGN_OR_RETURN(const StageResult trained,
+                   RunClassifyFrom(round_config, false, LanguageModelRun(run.config)));
+  SimulationRow row;
+  if (trained.outcome == StageOutcome::kInterrupted) {
+    *interrupted = trained;
+    return row;
+  }
+  if (!trained.test) {
+    return absl::InternalError(fmt::format("{}: the round's classifier was not tested",
+                                           round_dir.string()));
+  }
+  row.strategy = run.name;
+  row.seed = run.seed;
+  row.round = round;
+  row.labels = static_cast<int64_t>(labelled.size());
+  row.train_seconds = SecondsSince(train_start);
+  row.test_error = trained.test->error_rate;
+  row.test_macro_f1 = trained.test->macro_f1;
+  return row;
+}
+
+// The strategy picks the next active.query_size texts from the unlabelled rest of the pool
+// with the round's classifier; they join `labelled` (kept sorted).
+absl::Status QueryRound(const SimulationRun& run, int round, const fs::path& round_dir,
+                        std::vector<int64_t>* labelled) {
+  const ActiveConfig& active = run.config.active;
+  ASSIGN_OR_RETURN(const ClassifierEnsemble model,
+                   ClassifierEnsemble::Load({(round_dir / "model").string()}, run.device));
+  SuggestOptions options;
+  options.strategy = run.strategy;
+  options.k = active.query_size;
+  options.candidates_per_query = active.candidates_per_query;
+  options.seed = RoundSeed(run.seed, static_cast<uint64_t>(round));
+  options.batch_size = run.config.classifier.batch_size;
+  SuggestionCollector collector(model, options);
+  const std::set<int64_t> taken(labelled->begin(), labelled->end());
+  std::vector<std::string> texts, ids;
+  for (int64_t i = 0; i < run.pool.size(); ++i) {
+    if (taken.count(i) != 0) continue;
+    texts.push_back(run.pool.texts[i]);
+    ids.push_back(std::to_string(i));
+  }
+  collector.Add(texts, ids);
+  for (const Suggestion& s : collector.Finish()) {
+    int64_t index = 0;
+    if (absl::SimpleAtoi(s.id, &index)) labelled->push_back(index);
+  }
+  std::sort(labelled->begin(), labelled->end());
+  return absl::OkStatus();
+}
+
+// Runs (or continues) one simulation; its rows go to `csv_path` as they finish and to `rows`.
+// Returns a kInterrupted result when a signal stopped a round, kCompleted otherwise.
+absl::StatusOr<StageResult> RunSimulation(
+    const SimulationRun& run, const std::vector<int64_t>& seed_set,
+    const std::map<std::tuple<std::string, uint64_t, int>, SimulationRow>& done,
+    const std::string& csv_path, std::vector<SimulationRow>* rows) {
+  const ActiveConfig& active = run.config.active;
+  std::vector<int64_t> labelled = seed_set;
+  for (int round = 0; round <= active.rounds; ++round) {
+    const fs::path round_dir = run.dir / fmt::format("round-{:02d}", round);
+    const std::string next_indices_path =
+        (run.dir / fmt::format("round-{:02d}", round + 1) / "labelled.txt").string();
+    if (fs::exists(round_dir / "labelled.txt")) {
+      ASSIGN_OR_RETURN(labelled, ReadIndices((round_dir / "labelled.txt").string()));
+    }
+    const auto previous = done.find({run.name, run.seed, round});
+    if (previous != done.end() && (round == active.rounds || fs::exists(next_indices_path))) {
+      rows->push_back(previous->second);
+      continue;  // finished before an interruption
+    }
+    StageResult interrupted;
+    ASSIGN_OR_RETURN(SimulationRow row, TrainRound(run, round, labelled, round_dir, &interrupted));
+    if (interrupted.outcome == StageOutcome::kInterrupted) return interrupted;
+    const auto query_start = Clock::now();
+    if (round < active.rounds) {
+      RETURN_IF_ERROR(QueryRound(run, round, round_dir, &labelled));
+      std::error_code ec;
+      fs::create_directories(fs::path(next_indices_path).parent_path(), ec);
+      RETURN_IF_ERROR(WriteFileAtomic(next_indices_path, IndicesText(labelled)));
+    }
+    row.query_seconds = SecondsSince(query_start);
+    // The round's weights are not needed again; its metrics and labelled set stay.
+    RemoveTree((round_dir / "classifier").string());
+    std::error_code ec;
+    fs::remove(round_dir / "model" / kClassifierWeightsFile, ec);
+    RETURN_IF_ERROR(AppendLine(csv_path, CsvRow(row)));
+    LogInfo(fmt::format("active-learn: {} seed {} round {}: {} labels, test error {:.2f}%",
+                        run.name, run.seed, round, row.labels, 100 * row.test_error));
+    rows->push_back(row);
+  }
+  return StageResult{StageOutcome::kCompleted};
+}
+
+// results.md and error_vs_labels.svg, named after the data set's folder (data/trec/train.tsv.gz
+// -> trec), else the file.
+absl::Status WriteSimulationReports(const Config& config, const fs::path& sim_dir,
+                                    const std::vector<SimulationRow>& rows,
+                                    const std::string& csv_path) {
+  const fs::path train_path(config.task.train);
+  const std::string data_name = train_path.has_parent_path()
+                                    ? train_path.parent_path().filename().string()
+                                    : train_path.filename().string();
+  const std::string title = fmt::format("Active learning on {} ({} labels per round)", data_name,
+                                        config.active.query_size);
+  RETURN_IF_ERROR(WriteFileAtomic((sim_dir / "results.md").string(), SimulationMarkdown(rows)));
+  RETURN_IF_ERROR(
+      WriteFileAtomic((sim_dir / "error_vs_labels.svg").string(), SimulationChart(rows, title)));
+  LogInfo(fmt::format("active-learn: done; {} rows in {}, table {}, chart {}", rows.size(),
+                      csv_path, (sim_dir / "results.md").string(),
+                      (sim_dir / "error_vs_labels.svg").string()));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
   const ActiveConfig& active = config.active;
   if (config.task.test.empty()) {
     return absl::InvalidArgumentError(
         "active-learn measures test error per round: set task.test to a labelled test file");
   }
-  const fs::path run_dir(config.run.output_dir);
-  const fs::path sim_dir = run_dir / "active";
+  const fs::path sim_dir = fs::path(config.run.output_dir) / "active";
   RETURN_IF_ERROR(EnsureWritableDir(sim_dir.string(), "run.output_dir"));
   ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.run.device));
 
@@ -171,7 +329,7 @@ absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
   }
 
   const std::string csv_path = (sim_dir / "results.csv").string();
-  auto done = ReadRows(csv_path);
+  const auto done = ReadRows(csv_path);
   if (!fs::exists(csv_path)) RETURN_IF_ERROR(WriteFileAtomic(csv_path, std::string(kCsvHeader) + "\n"));
   RETURN_IF_ERROR(WriteFileAtomic(
       (sim_dir / "meta.json").string(),
@@ -192,116 +350,14 @@ absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
     const std::vector<int64_t> seed_set = SeedSet(pool.labels, active.seed_examples, seed);
     for (Strategy strategy : strategies) {
       const std::string name(StrategyName(strategy));
-      std::vector<int64_t> labelled = seed_set;
-      for (int round = 0; round <= active.rounds; ++round) {
-        const fs::path round_dir =
-            sim_dir / name / fmt::format("seed-{}", seed) / fmt::format("round-{:02d}", round);
-        const std::string indices_path = (round_dir / "labelled.txt").string();
-        const std::string next_indices_path =
-            (round_dir.parent_path() / fmt::format("round-{:02d}", round + 1) / "labelled.txt")
-                .string();
-        if (fs::exists(indices_path)) {
-          ASSIGN_OR_RETURN(labelled, ReadIndices(indices_path));
-        }
-        const auto previous = done.find({name, seed, round});
-        if (previous != done.end() && (round == active.rounds || fs::exists(next_indices_path))) {
-          rows.push_back(previous->second);
-          continue;  // finished before an interruption
-        }
-        // Train on the labelled set (a fresh folder: an interrupted round starts over).
-        std::error_code ec;
-        RemoveTree(round_dir.string());
-        RETURN_IF_ERROR(EnsureWritableDir(round_dir.string(), "run.output_dir"));
-        RETURN_IF_ERROR(WriteFileAtomic(indices_path, IndicesText(labelled)));
-        const std::string train_path = (round_dir / "labelled.tsv").string();
-        RETURN_IF_ERROR(WriteFileAtomic(train_path, LabelledTsv(pool, labelled)));
-        Config round_config = config;
-        round_config.run.output_dir = round_dir.string();
-        round_config.task.train = train_path;
-        // Every label trains and the last epoch is kept, as in bench/sample_efficiency.sh: a
-        // hold-out of 5-25 texts would cost labels and pick the epoch by noise.
-        round_config.task.valid.clear();
-        round_config.task.valid_fraction = 0;
-        round_config.task.format = "tsv";
-        round_config.task.header = "no";
-        round_config.task.label_column = "0";
-        round_config.task.text_columns = "1";
-        round_config.task.max_train_examples = 0;
-        round_config.task.max_valid_examples = 0;
-        if (active.max_test_examples > 0) {
-          round_config.task.max_test_examples = active.max_test_examples;
-        }
-        LogInfo(fmt::format("active-learn: {} seed {} round {}/{}: training on {} labels", name,
-                            seed, round, active.rounds, labelled.size()));
-        const auto train_start = Clock::now();
-        ASSIGN_OR_RETURN(const StageResult trained,
-                         RunClassifyFrom(round_config, false, LanguageModelRun(config)));
-        if (trained.outcome == StageOutcome::kInterrupted) return trained;
-        SimulationRow row;
-        row.strategy = name;
-        row.seed = seed;
-        row.round = round;
-        row.labels = static_cast<int64_t>(labelled.size());
-        row.train_seconds = SecondsSince(train_start);
-        if (!trained.test) {
-          return absl::InternalError(fmt::format("{}: the round's classifier was not tested",
-                                                 round_dir.string()));
-        }
-        row.test_error = trained.test->error_rate;
-        row.test_macro_f1 = trained.test->macro_f1;
-
-        // Query: the strategy picks the next texts from the unlabelled rest of the pool.
-        const auto query_start = Clock::now();
-        if (round < active.rounds) {
-          ASSIGN_OR_RETURN(const ClassifierEnsemble model,
-                           ClassifierEnsemble::Load({(round_dir / "model").string()}, device));
-          SuggestOptions options;
-          options.strategy = strategy;
-          options.k = active.query_size;
-          options.candidates_per_query = active.candidates_per_query;
-          options.seed = RoundSeed(seed, static_cast<uint64_t>(round));
-          options.batch_size = config.classifier.batch_size;
-          SuggestionCollector collector(model, options);
-          const std::set<int64_t> taken(labelled.begin(), labelled.end());
-          std::vector<std::string> texts, ids;
-          for (int64_t i = 0; i < pool.size(); ++i) {
-            if (taken.count(i) != 0) continue;
-            texts.push_back(pool.texts[i]);
-            ids.push_back(std::to_string(i));
-          }
-          collector.Add(texts, ids);
-          for (const Suggestion& s : collector.Finish()) {
-            int64_t index = 0;
-            if (absl::SimpleAtoi(s.id, &index)) labelled.push_back(index);
-          }
-          std::sort(labelled.begin(), labelled.end());
-          fs::create_directories(fs::path(next_indices_path).parent_path(), ec);
-          RETURN_IF_ERROR(WriteFileAtomic(next_indices_path, IndicesText(labelled)));
-        }
-        row.query_seconds = SecondsSince(query_start);
-        // The round's weights are not needed again; its metrics and labelled set stay.
-        RemoveTree((round_dir / "classifier").string());
-        fs::remove(round_dir / "model" / kClassifierWeightsFile, ec);
-        RETURN_IF_ERROR(AppendLine(csv_path, CsvRow(row)));
-        LogInfo(fmt::format("active-learn: {} seed {} round {}: {} labels, test error {:.2f}%",
-                            name, seed, round, row.labels, 100 * row.test_error));
-        rows.push_back(row);
-      }
+      const SimulationRun run{config, pool, strategy, name, seed,
+                              sim_dir / name / fmt::format("seed-{}", seed), device};
+      ASSIGN_OR_RETURN(const StageResult result,
+                       RunSimulation(run, seed_set, done, csv_path, &rows));
+      if (result.outcome == StageOutcome::kInterrupted) return result;
     }
   }
-  // Named after the data set's folder (data/trec/train.tsv.gz -> trec), else the file.
-  const fs::path train_path(config.task.train);
-  const std::string data_name = train_path.has_parent_path()
-                                    ? train_path.parent_path().filename().string()
-                                    : train_path.filename().string();
-  const std::string title = fmt::format("Active learning on {} ({} labels per round)", data_name,
-                                        active.query_size);
-  RETURN_IF_ERROR(WriteFileAtomic((sim_dir / "results.md").string(), SimulationMarkdown(rows)));
-  RETURN_IF_ERROR(
-      WriteFileAtomic((sim_dir / "error_vs_labels.svg").string(), SimulationChart(rows, title)));
-  LogInfo(fmt::format("active-learn: done; {} rows in {}, table {}, chart {}", rows.size(),
-                      csv_path, (sim_dir / "results.md").string(),
-                      (sim_dir / "error_vs_labels.svg").string()));
+  RETURN_IF_ERROR(WriteSimulationReports(config, sim_dir, rows, csv_path));
   return StageResult{StageOutcome::kCompleted};
 }
 
