@@ -86,12 +86,14 @@ TEST(PipelineTest, ThreeStagesThenPredictInInputOrderAndEvaluate) {
 
   // A second classifier on this run's fine-tuned LM (classifier.language_model): stages 1 and
   // 2 are not run again. With no validation data every label trains and the last epoch is
-  // kept; classifier.min_steps_per_epoch repeats the 160 examples (10 batches) to 25 steps.
+  // kept; classifier.min_steps_per_epoch repeats the 160 examples (10 batches) to 30 steps.
+  // (With 25 steps one AMD EPYC machine measured exactly 0.7 test accuracy, on the code before
+  // and after the training loops were restructured: too close to the bound below.)
   const fs::path second = dir / "second";
   ASSERT_EQ(RunCli({"--config", (dir / "run.yaml").string(), "--set",
                     "run.output_dir=" + second.string(), "--set",
                     "classifier.language_model=" + (dir / "run").string(), "--set",
-                    "task.valid_fraction=0", "--set", "classifier.min_steps_per_epoch=25",
+                    "task.valid_fraction=0", "--set", "classifier.min_steps_per_epoch=30",
                     "--set", "classifier.phase_epochs=1,1,1,2"},
                    dir / "second.out", dir / "second.err"),
             0)
@@ -104,7 +106,7 @@ TEST(PipelineTest, ThreeStagesThenPredictInInputOrderAndEvaluate) {
   for (std::string line; std::getline(metrics, line);) {
     if (line.find("\"event\": \"epoch\"") == std::string::npos) continue;
     ++epochs;
-    EXPECT_NE(line.find("\"steps\": 25,"), std::string::npos) << line;
+    EXPECT_NE(line.find("\"steps\": 30,"), std::string::npos) << line;
     EXPECT_EQ(line.find("valid_loss"), std::string::npos) << line;
   }
   EXPECT_EQ(epochs, 5);
@@ -118,7 +120,7 @@ TEST(PipelineTest, ThreeStagesThenPredictInInputOrderAndEvaluate) {
   ASSERT_EQ(RunCli({"--config", (dir / "run.yaml").string(), "--set",
                     "run.output_dir=" + plain.string(), "--set",
                     "classifier.language_model=" + (dir / "run").string(), "--set",
-                    "task.valid_fraction=0", "--set", "classifier.min_steps_per_epoch=25",
+                    "task.valid_fraction=0", "--set", "classifier.min_steps_per_epoch=30",
                     "--set", "classifier.phase_epochs=1,1,1,2", "--set",
                     "classifier.precise_bn_docs=0"},
                    dir / "plain.out", dir / "plain.err"),

@@ -54,13 +54,21 @@ std::string FirstDifference(const std::string& before, const std::string& now) {
   }
 }
 
+// The record as today's ConfigToYaml writes it: an older ulmfit wrote some values in another
+// form (lists as comma strings), and a changed spelling of the same settings is no change.
+std::string Normalized(const std::string& recorded) {
+  const absl::StatusOr<Config> config = LoadConfigFromString(recorded, "stage_settings.yaml");
+  return config.ok() ? ConfigToYaml(*config) : recorded;
+}
+
 }  // namespace
 
 bool StageAlreadyDone(const Config& config, const std::string& stage, const std::string& output,
                       const std::vector<std::string>& stage_dirs) {
   if (!fs::exists(output)) return false;
-  const absl::StatusOr<std::string> before = ReadFile(SettingsPath(output));
+  absl::StatusOr<std::string> before = ReadFile(SettingsPath(output));
   const std::string now = StageSettings(config, stage);
+  if (before.ok()) *before = Normalized(*before);
   if (before.ok() && *before != now) {
     LogInfo(fmt::format("{}: the settings changed since {} was made ({}); training this stage "
                         "again", stage, output, FirstDifference(*before, now)));
