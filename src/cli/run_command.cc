@@ -1,0 +1,130 @@
+// `ulmfit run --config FILE` (or just `ulmfit --config FILE`): the stages a YAML file describes.
+// `ulmfit active-learn --config FILE`: stages 1 and 2, then the active-learning simulation.
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "active/simulation.h"
+#include "cli/commands.h"
+#include "config/config_loader.h"
+#include "fmt/format.h"
+#include "train/stages.h"
+#include "util/cpu_env.h"
+#include "util/files.h"
+#include "util/progress.h"
+#include "util/signals.h"
+
+namespace ulmfit::cli {
+namespace {
+
+struct RunFlags {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  std::string stage;  // empty: every stage the file describes
+  bool resume = false;
+  bool print_config = false;
+};
+
+constexpr const char* kRunAbout =
+    R"(Runs the ULMFiT pipeline described by a YAML file (see docs/config.md): stage 1 pretrains a
+language model (pretrain.data), stage 2 fine-tunes it on the task's text and stage 3 trains the
+classifier (task.*). Stages whose outputs exist are skipped, so the same command continues a
+pipeline. 'ulmfit --config FILE' is the same command.
+)";
+
+constexpr const char* kActiveLearnAbout =
+    R"(A simulation on a labelled task.train whose labels are hidden until "queried": stages 1-2 as
+usual, then rounds of training a classifier and adding the active.query_size texts each strategy
+picks; test error per round in <output_dir>/active/ (results.csv, .md, .svg). See
+docs/active_learning.md.
+)";
+
+FlagTable RunTable(std::string command, std::string about, RunFlags* flags) {
+  return {std::move(command),
+          std::move(about),
+          {ConfigFlag(&flags->config_path), SetFlag(&flags->overrides),
+           StringFlag("--stage", "", "run only this stage", &flags->stage)
+               .Choices({"pretrain", "finetune", "classify"}),
+           SwitchFlag("--resume", "continue an interrupted run from its last checkpoint",
+                      &flags->resume),
+           SwitchFlag("--print-config", "print the resolved configuration and exit",
+                      &flags->print_config)}};
+}
+
+// Whether `stage` runs: the one --stage names, or else each stage the config describes.
+bool StageRuns(const std::string& stage, const RunFlags& flags, const Config& config) {
+  if (!flags.stage.empty()) return flags.stage == stage;
+  // finetune.pretrained: none means no stage 1, even where the file describes one;
+  // classifier.language_model means neither stage 1 nor 2 (another run did them).
+  const bool other_lm = !config.classifier.language_model.empty();
+  if (stage == "pretrain") {
+    return !config.pretrain.data.train.empty() && config.finetune.pretrained != kNoPretraining &&
+           !other_lm;
+  }
+  return !config.task.train.empty() && !(other_lm && stage == "finetune");
+}
+
+// The exit code for a stage's result: kExitOk to go on, 128 + N when stopped by signal N.
+int ExitCode(const absl::StatusOr<StageResult>& result) {
+  if (!result.ok()) return Fail(result.status());
+  if (result->outcome == StageOutcome::kInterrupted) return 128 + result->signal;
+  return kExitOk;
+}
+
+int RunStages(const RunFlags& flags, const Config& config, bool active_learn) {
+  using StageFn = absl::StatusOr<StageResult> (*)(const Config&, bool);
+  const std::pair<const char*, StageFn> stages[] = {
+      {"pretrain", RunPretrain}, {"finetune", RunFinetune}, {"classify", RunClassify}};
+  for (const auto& [name, run] : stages) {
+    if (active_learn && std::string(name) == "classify") continue;
+    if (!StageRuns(name, flags, config)) continue;
+    if (const int code = ExitCode(run(config, flags.resume)); code != kExitOk) return code;
+  }
+  if (active_learn) return ExitCode(RunActiveLearningSimulation(config));
+  return kExitOk;
+}
+
+int Run(const FlagTable& table, const std::vector<std::string>& args, const RunFlags& flags,
+        bool active_learn) {
+  if (const std::optional<int> exit = ParseCommandLine(table, args)) return *exit;
+  const absl::StatusOr<Config> config = LoadConfig(flags.config_path, flags.overrides);
+  if (!config.ok()) {
+    std::fprintf(stderr, "ulmfit: %s\n", std::string(config.status().message()).c_str());
+    return kExitUsage;
+  }
+  const std::string resolved = ConfigToYaml(*config);
+  if (flags.print_config) {
+    std::fputs(resolved.c_str(), stdout);
+    return kExitOk;
+  }
+
+  ConfigureThreads(config->run.threads);
+  LogInfo(fmt::format("ulmfit: {}", DescribeComputeEnvironment()));
+  LogInfo("ulmfit: resolved configuration:\n" + resolved);
+  if (absl::Status s = EnsureWritableDir(config->run.output_dir, "run.output_dir"); !s.ok()) {
+    return Fail(s);
+  }
+  const std::string resolved_path =
+      (std::filesystem::path(config->run.output_dir) / "resolved.yaml").string();
+  if (absl::Status s = WriteFileAtomic(resolved_path, resolved); !s.ok()) return Fail(s);
+
+  InstallStopSignalHandlers();
+  return RunStages(flags, *config, active_learn);
+}
+
+}  // namespace
+
+int RunCommand(const std::vector<std::string>& args) {
+  RunFlags flags;
+  return Run(RunTable("ulmfit run", kRunAbout, &flags), args, flags, /*active_learn=*/false);
+}
+
+int ActiveLearnCommand(const std::vector<std::string>& args) {
+  RunFlags flags;
+  return Run(RunTable("ulmfit active-learn", kActiveLearnAbout, &flags), args, flags,
+             /*active_learn=*/true);
+}
+
+}  // namespace ulmfit::cli
