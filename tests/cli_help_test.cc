@@ -35,8 +35,8 @@ bool ListsFlag(const std::string& help, const std::string& flag) {
          help.find("\n  " + flag + "\n") != std::string::npos;
 }
 
-const std::vector<std::string> kCommands = {"run",   "predict",     "evaluate",
-                                            "suggest", "label", "active-learn"};
+const std::vector<std::string> kCommands = {"run",   "predict",      "evaluate", "suggest",
+                                            "label", "active-learn", "lm-eval"};
 
 TEST_F(CliHelpTest, OverviewListsEveryCommand) {
   for (const std::vector<std::string>& args :

@@ -28,6 +28,7 @@ int LabelCommand(const std::vector<std::string>& args);        // label_command.
 int PredictCommand(const std::vector<std::string>& args);      // predict_command.cc
 int EvaluateCommand(const std::vector<std::string>& args);     // evaluate_command.cc
 int SuggestCommand(const std::vector<std::string>& args);      // suggest_command.cc
+int LmEvalCommand(const std::vector<std::string>& args);       // lm_eval_command.cc
 
 // Parses a command's flags. Returns the exit code to stop with (kExitOk after printing the
 // command's --help to stdout, kExitUsage after printing the error to stderr), or nullopt when

@@ -37,6 +37,8 @@ constexpr Command kCommands[] = {
      ulmfit::cli::LabelCommand},
     {"active-learn", "simulate active learning on a labelled data set",
      ulmfit::cli::ActiveLearnCommand},
+    {"lm-eval", "a language model's loss, perplexity and accuracy on a text",
+     ulmfit::cli::LmEvalCommand},
 };
 
 const Command* FindCommand(const std::string& name) {

@@ -84,15 +84,4 @@ LmBatcherOptions LmTrainBatcherOptions(const LmStageConfig& stage, bool backward
 // returns kInterrupted.
 absl::StatusOr<StageResult> TrainLanguageModel(LmTrainingJob& job);
 
-// Cross-entropy loss, accuracy and perplexity of the model on `batcher` (eval mode, no grad).
-struct LmEvaluation {
-  double loss = 0;
-  double perplexity = 0;
-  double accuracy = 0;
-  int64_t tokens = 0;
-};
-LmEvaluation EvaluateLanguageModel(LanguageModel& model, LmBatcher& batcher,
-                                   const torch::Device& device);
-
-
 }  // namespace ulmfit
