@@ -18,7 +18,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "active/strategies.h"
 #include "active/suggest.h"
@@ -181,12 +180,10 @@ absl::StatusOr<int> RunLabelSession(const Config& config, int in_fd, std::FILE* 
         "{}: task.train is a folder; ulmfit label appends label<TAB>text lines to a file",
         labelled_path));
   }
-  ASSIGN_OR_RETURN(const std::vector<std::string> pool, ReadDocuments(active.pool, "lines"));
+  ASSIGN_OR_RETURN(const std::vector<std::string> pool,
+                   ReadDocuments(active.pool, CorpusFormat::kLines));
   ASSIGN_OR_RETURN(LabelledFile labelled, ReadLabelledFile(labelled_path));
-  std::vector<std::string> labels;
-  for (absl::string_view l : absl::StrSplit(active.labels, ',', absl::SkipWhitespace())) {
-    labels.emplace_back(absl::StripAsciiWhitespace(l));
-  }
+  std::vector<std::string> labels = active.labels;
   if (labels.empty()) labels = labelled.labels_in_order;
   if (labels.size() < 2) {
     return absl::InvalidArgumentError(fmt::format(
@@ -204,7 +201,7 @@ absl::StatusOr<int> RunLabelSession(const Config& config, int in_fd, std::FILE* 
   const std::string skipped_path = (label_dir / "skipped.txt").string();
   std::set<int64_t> skipped = ReadSkipped(skipped_path);
   ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.run.device));
-  ASSIGN_OR_RETURN(const Strategy strategy, ParseStrategy(active.strategy));
+  const Strategy strategy = active.strategy;
 
   // The newest classifier: the last retraining here, else the run's stage 3, else none (then
   // texts come in a seeded random order until the first retraining).
@@ -280,10 +277,10 @@ absl::StatusOr<int> RunLabelSession(const Config& config, int in_fd, std::FILE* 
     const fs::path round_dir = label_dir / fmt::format("round-{:03d}", retrain_round + 1);
     RemoveTree(round_dir.string());
     round_config.run.output_dir = round_dir.string();
-    round_config.task.format = "tsv";
-    round_config.task.header = "no";
+    round_config.task.format = TaskFormat::kTsv;
+    round_config.task.header = HeaderMode::kNo;
     round_config.task.label_column = "0";
-    round_config.task.text_columns = "1";
+    round_config.task.text_columns = {"1"};
     round_config.task.valid.clear();
     round_config.task.test.clear();
     ASSIGN_OR_RETURN(const StageResult trained,

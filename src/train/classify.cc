@@ -31,9 +31,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Higher is better for every selectable metric (loss is negated).
-double SelectionScore(const ClassificationMetrics& m, const std::string& metric) {
-  if (metric == "loss") return -m.loss;
-  if (metric == "macro_f1") return m.macro_f1;
+double SelectionScore(const ClassificationMetrics& m, SelectMetric metric) {
+  if (metric == SelectMetric::kLoss) return -m.loss;
+  if (metric == SelectMetric::kMacroF1) return m.macro_f1;
   return m.accuracy;
 }
 
@@ -301,7 +301,8 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
         RETURN_IF_ERROR(SaveModuleWeights(*model, best_weights));
         RETURN_IF_ERROR(WriteFileAtomic(
             best_json, fmt::format("{{\"epoch\": {}, \"metric\": \"{}\", \"score\": {:.17g}}}\n",
-                                   best_epoch, has_valid ? clas.select_metric : "last_epoch",
+                                   best_epoch,
+                                   has_valid ? EnumName(clas.select_metric) : "last_epoch",
                                    best_score)));
       }
       state.epoch = global_epoch + 1;
@@ -326,7 +327,7 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
   RETURN_IF_ERROR(MarkStageDone(config, "classify", exported));
   LogInfo(fmt::format("classify: {} epoch {}{}; model exported to {}",
                       has_valid ? "best" : "last", best_epoch,
-                      has_valid ? " by " + clas.select_metric : "", model_dir.string()));
+                      has_valid ? " by " + EnumName(clas.select_metric) : "", model_dir.string()));
 
   if (!task.test.texts.empty()) {
     ASSIGN_OR_RETURN(const Classifier classifier, Classifier::Load(model_dir.string(), device));
