@@ -663,7 +663,8 @@ TEST_F(ConfigTest, StageSectionRangeChecks) {
   EXPECT_TRUE(Contains(error("classifier:\n  hidden: 0\n"),
                        ":5:3: classifier.hidden must be >= 1, got 0"));
   EXPECT_EQ(error("classifier:\n  bptt: 100\n  max_len: 99\n"),
-            x + ":6:3: classifier.max_len must be >= classifier.bptt (100), got 99");
+            x + ":6:3: classifier.max_len must be >= 2 * classifier.bptt - 1 (199) so that every "
+                "document's last token is pooled, got 99");
   EXPECT_TRUE(Contains(error("classifier:\n  select_metric: f1\n"),
                        ":5:3: classifier.select_metric must be one of accuracy, macro_f1, loss, "
                        "got 'f1'"));
@@ -699,6 +700,28 @@ TEST_F(ConfigTest, ValidateConfigWithoutLocations) {
   EXPECT_FALSE(ValidateConfig(config).ok());
 }
 
+
+TEST_F(ConfigTest, MaxLenMustHoldTwoBpttChunks) {
+  // TextClassifier (model/classifier.cc) needs max_len >= 2 * bptt - 1. bptt 72 with max_len 100
+  // used to load, run stages 1 and 2 and fail in stage 3 with an internal error.
+  EXPECT_EQ(LoadError(std::string(kMinimal) + "classifier:\n  bptt: 72\n  max_len: 100\n"),
+            Path("x.yaml") +
+                ":6:3: classifier.max_len must be >= 2 * classifier.bptt - 1 (143) so that every "
+                "document's last token is pooled, got 100");
+  EXPECT_TRUE(Contains(LoadError(kMinimal, {"classifier.max_len=142"}),
+                       "--set classifier.max_len=142: classifier.max_len must be >= 2 * "
+                       "classifier.bptt - 1 (143)"));
+  absl::StatusOr<Config> config =
+      LoadConfigFromString(std::string(kMinimal) + "classifier:\n  max_len: 143\n", "x.yaml");
+  EXPECT_TRUE(config.ok()) << config.status();
+  // The presets' own values satisfy it (1440 >= 143, 1400 >= 139).
+  for (const char* preset : {"fastai", "paper"}) {
+    Config defaults;
+    ApplyPreset(preset, &defaults);
+    defaults.pretrain.data.train = "c.txt";
+    EXPECT_TRUE(ValidateConfig(defaults).ok()) << preset << ": " << ValidateConfig(defaults);
+  }
+}
 
 TEST_F(ConfigTest, ShippedConfigsLoad) {
   // Every configs/*.yaml passes validation (data paths are not opened by the loader).

@@ -174,7 +174,9 @@ struct ClassifierConfig {
   double head_dropout = 0.1;    // dropout before the head's last linear layer (fastai ps)
   int batch_size = 64;
   int bptt = 72;                // BPT3C chunk length
-  int max_len = 1440;           // BPT3C: gradients and pooling cover the last max_len tokens
+  // BPT3C: gradients and pooling cover the last max_len tokens. At least 2 * bptt - 1, so that
+  // every document's last token lies in that window (TextClassifier, model/classifier.cc).
+  int max_len = 1440;
   // Gradual unfreezing, one item per phase (the three lists have the same length): how many
   // layer groups from the top are trainable, epochs, and the top group's peak lr. Lower groups
   // get lr / lr_factor^k. Defaults: fastbook chapter 10. ParsePhases() pairs them up.

@@ -303,8 +303,15 @@ void CheckClassifier(const ClassifierConfig& clas, Checker* check) {
   check->Probability("classifier.head_dropout", clas.head_dropout);
   check->AtLeast("classifier.batch_size", clas.batch_size, 1);
   check->AtLeast("classifier.bptt", clas.bptt, 2);
-  check->Expect(clas.max_len >= clas.bptt, "classifier.max_len",
-                absl::StrCat(">= classifier.bptt (", clas.bptt, ")"), clas.max_len);
+  // Documents are padded in front in whole bptt chunks, with the remaining (up to bptt - 1)
+  // pads after the text, so a document's last token can sit in the chunk starting
+  // 2 * bptt - 1 tokens from the end; TextClassifier (model/classifier.cc) refuses a smaller
+  // max_len, which would leave that token out of the pooled window.
+  const int64_t min_len = 2 * static_cast<int64_t>(clas.bptt) - 1;
+  check->Expect(clas.max_len >= min_len, "classifier.max_len",
+                absl::StrCat(">= 2 * classifier.bptt - 1 (", min_len,
+                             ") so that every document's last token is pooled"),
+                clas.max_len);
   for (const auto& [key, message] : PhaseListErrors(clas)) check->Fail(key, message);
   check->Expect(clas.lr_factor >= 1, "classifier.lr_factor", ">= 1", clas.lr_factor);
   CheckSchedule(clas.schedule, "classifier.schedule", check);
