@@ -963,5 +963,67 @@ TEST_F(ConfigTest, PresetsResolveAsBefore) {
   }
 }
 
+TEST_F(ConfigTest, DocsDocumentEveryKey) {
+  // docs/config.md has a heading per section ("## `run`", "### `pretrain.data`") with a table
+  // row per key ("| `seed` | ..."). A section that shares its struct with one documented
+  // elsewhere (finetune.schedule, classifier.dropout) has no heading of its own; its row in the
+  // parent's table names that section ("As `pretrain.schedule`").
+  std::ifstream in(std::string(ULMFIT_SOURCE_DIR) + "/docs/config.md");
+  ASSERT_TRUE(in) << "docs/config.md";
+  std::map<std::string, std::map<std::string, std::string>> rows;  // section -> key -> row
+  std::string section, line;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, "#")) {
+      const size_t open = line.find('`'), close = line.rfind('`');
+      section = open != close ? line.substr(open + 1, close - open - 1)
+                              : (line == "## Top level" ? "" : "(other)");
+    } else if (absl::StartsWith(line, "| `")) {
+      const size_t close = line.find('`', 3);
+      rows[section][line.substr(3, close - 3)] = line;
+    }
+  }
+  auto row_of = [&rows](const std::string& documented_as,
+                        const std::string& key) -> const std::string* {
+    auto table = rows.find(documented_as);
+    if (table == rows.end()) return nullptr;
+    auto row = table->second.find(key);
+    return row == table->second.end() ? nullptr : &row->second;
+  };
+  // Checks that every key below `info` (full path `path`) is documented under `documented_as`.
+  std::function<void(const KeyInfo&, const std::string&, const std::string&)> check =
+      [&](const KeyInfo& info, const std::string& path, const std::string& documented_as) {
+        for (const KeyInfo& child : info.children) {
+          const std::string child_path = path.empty() ? child.name : path + "." + child.name;
+          if (child.is_section && rows.count(child_path) != 0) {
+            check(child, child_path, child_path);  // a heading of its own
+            continue;
+          }
+          const std::string* row = row_of(documented_as, child.name);
+          if (row == nullptr) {
+            ADD_FAILURE() << "docs/config.md documents no key " << child_path << " (no row `"
+                          << child.name << "` under the heading `" << documented_as << "`)";
+            continue;
+          }
+          if (!child.is_section) continue;
+          // The row names the section that documents the same keys (the recursion below checks
+          // that it has them all).
+          std::string documented;
+          for (const auto& [other, other_rows] : rows) {
+            if (other_rows.count(child.children.front().name) != 0 &&
+                absl::StrContains(*row, "`" + other + "`")) {
+              documented = other;
+            }
+          }
+          if (documented.empty()) {
+            ADD_FAILURE() << "docs/config.md: " << child_path
+                          << " has no heading, and its row names no section with its keys";
+            continue;
+          }
+          check(child, child_path, documented);
+        }
+      };
+  check(Schema(), "", "");
+}
+
 }  // namespace
 }  // namespace ulmfit
