@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -319,8 +320,9 @@ absl::StatusOr<Config> LoadConfigFromString(const std::string& yaml, const std::
   LoadContext ctx;
   ctx.source = source_name;
   for (const std::string& spec : overrides) ApplyOverride(spec, *root, &ctx);
-  if (!ctx.shape_errors.empty()) return absl::InvalidArgumentError(JoinErrors(
-      InFileOrder(ctx.shape_errors)));
+  if (!ctx.shape_errors.empty()) {
+    return absl::InvalidArgumentError(JoinErrors(InFileOrder(ctx.shape_errors)));
+  }
 
   // A first read finds the file's shape errors and its preset; the second applies the file on
   // top of that preset's defaults (fastai if the preset itself is bad, reported below).
