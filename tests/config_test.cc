@@ -2,14 +2,20 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "config/config_loader.h"
+#include "config/schema.h"
+#include "config/value_text.h"
+#include "fmt/format.h"
 #include "gtest/gtest.h"
 
 namespace ulmfit {
@@ -59,7 +65,7 @@ class ConfigTest : public ::testing::Test {
 TEST_F(ConfigTest, DefaultsAreTheStructDefaultsWithFastaiPreset) {
   absl::StatusOr<Config> config = LoadConfig(Write("x.yaml", kMinimal));
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->preset, "fastai");
+  EXPECT_EQ(config->preset, Preset::kFastai);
   EXPECT_EQ(config->source_path, Path("x.yaml"));
   EXPECT_EQ(config->run.output_dir, "runs/default");
   EXPECT_EQ(config->run.seed, 42u);
@@ -72,7 +78,7 @@ TEST_F(ConfigTest, DefaultsAreTheStructDefaultsWithFastaiPreset) {
   // fastai v2: fixed seq_len 72 and one-cycle.
   EXPECT_EQ(config->pretrain.bptt, 72);
   EXPECT_FALSE(config->pretrain.variable_bptt);
-  EXPECT_EQ(config->pretrain.schedule.kind, "one_cycle");
+  EXPECT_EQ(config->pretrain.schedule.kind, ScheduleKind::kOneCycle);
   EXPECT_DOUBLE_EQ(config->pretrain.lr, 1e-2);
   EXPECT_DOUBLE_EQ(config->pretrain.optimizer.eps, 1e-5);
   EXPECT_DOUBLE_EQ(config->pretrain.optimizer.weight_decay, 0.01);
@@ -83,9 +89,9 @@ TEST_F(ConfigTest, PaperPresetChangesItsDefaultsOnly) {
   absl::StatusOr<Config> config =
       LoadConfigFromString(std::string("preset: paper\n") + kMinimal, "paper.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->preset, "paper");
+  EXPECT_EQ(config->preset, Preset::kPaper);
   EXPECT_EQ(config->model.hidden_size, 1150);
-  EXPECT_EQ(config->pretrain.schedule.kind, "stlr");
+  EXPECT_EQ(config->pretrain.schedule.kind, ScheduleKind::kStlr);
   EXPECT_DOUBLE_EQ(config->pretrain.schedule.cut_frac, 0.1);
   EXPECT_DOUBLE_EQ(config->pretrain.schedule.ratio, 32);
   EXPECT_TRUE(config->pretrain.variable_bptt);
@@ -266,8 +272,7 @@ TEST_F(ConfigTest, StageRules) {
 TEST_F(ConfigTest, UnknownPresetSuggests) {
   EXPECT_EQ(LoadError(std::string("preset: papr\n") + kMinimal),
             Path("x.yaml") +
-                ":1:1: preset: unknown preset 'papr' (did you mean 'paper'?); choose one of "
-                "fastai, paper");
+                ":1:1: preset must be one of fastai, paper, got 'papr' (did you mean 'paper'?)");
 }
 
 TEST_F(ConfigTest, MalformedYaml) {
@@ -297,8 +302,8 @@ TEST_F(ConfigTest, SetOverridesFileAndCreatesNestedKeys) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->model.emb_size, 200);
   EXPECT_EQ(config->pretrain.data.train, "c.txt");
-  EXPECT_EQ(config->pretrain.schedule.kind, "stlr");
-  EXPECT_EQ(config->preset, "paper");
+  EXPECT_EQ(config->pretrain.schedule.kind, ScheduleKind::kStlr);
+  EXPECT_EQ(config->preset, Preset::kPaper);
   EXPECT_EQ(config->model.hidden_size, 1150);
   EXPECT_DOUBLE_EQ(config->model.dropout.embed, 0.1);
   EXPECT_EQ(config->key_locations.at("model.emb_size"), "--set model.emb_size=200");
@@ -391,10 +396,10 @@ TEST_F(ConfigTest, StageSectionsParseAndRoundTrip) {
     EXPECT_EQ(t.test, "t.csv");
     EXPECT_EQ(t.unlabeled, "data/unsup");
     EXPECT_EQ(t.valid_fraction, 0.2);
-    EXPECT_EQ(t.format, "csv");
+    EXPECT_EQ(t.format, TaskFormat::kCsv);
     EXPECT_EQ(t.label_column, "sentiment");
-    EXPECT_EQ(t.text_columns, "title, body");
-    EXPECT_EQ(t.header, "no");
+    EXPECT_EQ(t.text_columns, (std::vector<std::string>{"title", "body"}));
+    EXPECT_EQ(t.header, HeaderMode::kNo);
     EXPECT_EQ(t.max_train_examples, 1000);
 
     const FinetuneConfig& f = c->finetune;
@@ -405,12 +410,12 @@ TEST_F(ConfigTest, StageSectionsParseAndRoundTrip) {
     EXPECT_EQ(f.bptt, 60);
     EXPECT_TRUE(f.variable_bptt);
     EXPECT_EQ(f.lr, 1e-3);
-    EXPECT_EQ(f.discriminative, "scripts");
+    EXPECT_EQ(f.discriminative, Discriminative::kScripts);
     EXPECT_EQ(f.lr_factor, 3);
     EXPECT_EQ(f.frozen_epochs, 2);
     EXPECT_EQ(f.frozen_lr, 0.03);
     EXPECT_EQ(f.drop_mult, 0.7);
-    EXPECT_EQ(f.schedule.kind, "stlr");
+    EXPECT_EQ(f.schedule.kind, ScheduleKind::kStlr);
     EXPECT_EQ(f.schedule.cut_frac, 0.2);
     EXPECT_EQ(f.optimizer.clip, 0.25);
     EXPECT_EQ(f.ar_alpha, 1);
@@ -430,15 +435,15 @@ TEST_F(ConfigTest, StageSectionsParseAndRoundTrip) {
     EXPECT_EQ(k.batch_size, 16);
     EXPECT_EQ(k.bptt, 50);
     EXPECT_EQ(k.max_len, 500);
-    EXPECT_EQ(k.phase_groups, "2, all");
-    EXPECT_EQ(k.phase_epochs, "0,3");
-    EXPECT_EQ(k.phase_lrs, "1e-2,2.5e-3");
+    EXPECT_EQ(k.phase_groups, (std::vector<GroupCount>{2, GroupCount::kAll}));
+    EXPECT_EQ(k.phase_epochs, (std::vector<int>{0, 3}));
+    EXPECT_EQ(k.phase_lrs, (std::vector<double>{1e-2, 2.5e-3}));
     EXPECT_EQ(k.lr_factor, 2);
-    EXPECT_EQ(k.schedule.kind, "constant");
+    EXPECT_EQ(k.schedule.kind, ScheduleKind::kConstant);
     EXPECT_EQ(k.optimizer.weight_decay, 0.1);
     EXPECT_EQ(k.ar_alpha, 0);
     EXPECT_EQ(k.tar_beta, 0);
-    EXPECT_EQ(k.select_metric, "macro_f1");
+    EXPECT_EQ(k.select_metric, SelectMetric::kMacroF1);
     EXPECT_TRUE(k.mixed_precision);
     EXPECT_EQ(k.max_steps, 4);
   }
@@ -450,7 +455,7 @@ TEST_F(ConfigTest, StageSectionKeysWorkWithSetAndSuggestions) {
                  {"classifier.optimizer.clip=5", "task.header=yes", "finetune.epochs=3"});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->classifier.optimizer.clip, 5);
-  EXPECT_EQ(config->task.header, "yes");
+  EXPECT_EQ(config->task.header, HeaderMode::kYes);
   EXPECT_EQ(config->finetune.epochs, 3);
   EXPECT_EQ(LoadError(std::string(kMinimal) + "finetune:\n  frozen_epoch: 1\n"),
             Path("x.yaml") +
@@ -483,10 +488,10 @@ TEST_F(ConfigTest, PaperPresetStageValues) {
   ASSERT_TRUE(config.ok()) << config.status();
   const FinetuneConfig& f = config->finetune;
   EXPECT_DOUBLE_EQ(f.lr, 4e-3);
-  EXPECT_EQ(f.schedule.kind, "stlr");
+  EXPECT_EQ(f.schedule.kind, ScheduleKind::kStlr);
   EXPECT_DOUBLE_EQ(f.schedule.cut_frac, 0.1);
   EXPECT_DOUBLE_EQ(f.schedule.ratio, 32);
-  EXPECT_EQ(f.discriminative, "factor");
+  EXPECT_EQ(f.discriminative, Discriminative::kFactor);
   EXPECT_DOUBLE_EQ(f.lr_factor, 2.6);
   EXPECT_EQ(f.frozen_epochs, 0);
   EXPECT_EQ(f.bptt, 70);
@@ -503,11 +508,11 @@ TEST_F(ConfigTest, PaperPresetStageValues) {
   EXPECT_DOUBLE_EQ(c.drop_mult, 1.0);
   EXPECT_EQ(c.bptt, 70);
   EXPECT_EQ(c.max_len, 1400);
-  EXPECT_EQ(c.phase_groups, "1,2,all");
-  EXPECT_EQ(c.phase_epochs, "1,1,48");
-  EXPECT_EQ(c.phase_lrs, "1e-2,1e-2,1e-2");
+  EXPECT_EQ(c.phase_groups, (std::vector<GroupCount>{1, 2, GroupCount::kAll}));
+  EXPECT_EQ(c.phase_epochs, (std::vector<int>{1, 1, 48}));
+  EXPECT_EQ(c.phase_lrs, (std::vector<double>{1e-2, 1e-2, 1e-2}));
   EXPECT_DOUBLE_EQ(c.lr_factor, 2.6);
-  EXPECT_EQ(c.schedule.kind, "stlr");
+  EXPECT_EQ(c.schedule.kind, ScheduleKind::kStlr);
   EXPECT_DOUBLE_EQ(c.schedule.cut_frac, 0.1);
   EXPECT_DOUBLE_EQ(c.schedule.ratio, 32);
   EXPECT_DOUBLE_EQ(c.optimizer.beta1, 0.7);
@@ -538,25 +543,33 @@ TEST_F(ConfigTest, ParsePhasesValues) {
     EXPECT_EQ((*phases)[i].lr, lrs[i]) << i;
   }
   ClassifierConfig one;
-  one.phase_groups = " all ";
-  one.phase_epochs = "5";
-  one.phase_lrs = "0.5";
+  one.phase_groups = {GroupCount::kAll};
+  one.phase_epochs = {5};
+  one.phase_lrs = {0.5};
   phases = ParsePhases(one);
   ASSERT_TRUE(phases.ok()) << phases.status();
   ASSERT_EQ(phases->size(), 1u);
   EXPECT_EQ((*phases)[0].groups, 0);
   EXPECT_EQ((*phases)[0].epochs, 5);
   EXPECT_EQ((*phases)[0].lr, 0.5);
-  // Errors name the key and the item, without a location.
-  one.phase_groups = "4, x";
-  one.phase_epochs = "0,2";
-  one.phase_lrs = "1e-3,1e-3";
+  // A config built in code may break the rules ValidateConfig checks; errors name the key and
+  // the item, without a location.
+  one.phase_groups = {4, -1};
+  one.phase_epochs = {0, 2};
+  one.phase_lrs = {1e-3, 1e-3};
   phases = ParsePhases(one);
   ASSERT_FALSE(phases.ok());
   EXPECT_EQ(phases.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(phases.status().message(),
-            "classifier.phase_groups items must be positive integers or 'all', got 'x' (item 2 "
-            "of '4, x')");
+            "classifier.phase_groups items must be positive integers or 'all', got '-1' (item 2 "
+            "of [4, -1])");
+  one.phase_groups = {4, 2};
+  one.phase_lrs = {1e-3};
+  phases = ParsePhases(one);
+  ASSERT_FALSE(phases.ok());
+  EXPECT_EQ(phases.status().message(),
+            "classifier.phase_lrs has 1 items ([0.001]) but classifier.phase_groups has 2 "
+            "([4, 2]); the phase lists need one item per phase each");
 }
 
 TEST_F(ConfigTest, PhaseListsOfDifferentLengths) {
@@ -564,13 +577,13 @@ TEST_F(ConfigTest, PhaseListsOfDifferentLengths) {
                       "classifier:\n  phase_groups: 1,2,all\n  phase_epochs: 1,1\n"
                       "  phase_lrs: 1e-2,1e-2,1e-2\n"),
             Path("x.yaml") +
-                ":6:3: classifier.phase_epochs has 2 items ('1,1') but classifier.phase_groups "
-                "has 3 ('1,2,all'); the phase lists need one item per phase each");
+                ":6:3: classifier.phase_epochs has 2 items ([1, 1]) but classifier.phase_groups "
+                "has 3 ([1, 2, all]); the phase lists need one item per phase each");
   // Changing one list alone leaves the others at the preset's four phases.
   const std::string message =
       LoadError(std::string(kMinimal) + "classifier:\n  phase_groups: 1,all\n");
-  EXPECT_TRUE(Contains(message, ":4:1: classifier.phase_epochs has 4 items ('1,1,1,2') but "
-                                "classifier.phase_groups has 2 ('1,all')"));
+  EXPECT_TRUE(Contains(message, ":4:1: classifier.phase_epochs has 4 items ([1, 1, 1, 2]) but "
+                                "classifier.phase_groups has 2 ([1, all])"));
   EXPECT_TRUE(Contains(message, ":4:1: classifier.phase_lrs has 4 items"));
 }
 
@@ -581,21 +594,25 @@ TEST_F(ConfigTest, BadPhaseItemsNameKeyAndItem) {
                 "(item 2 of '1,0,3,every'); " +
                 x + ":5:3: classifier.phase_groups items must be positive integers or 'all', "
                     "got 'every' (item 4 of '1,0,3,every')");
-  EXPECT_EQ(LoadError(std::string(kMinimal) + "classifier:\n  phase_epochs: 1,-1,1,1.5\n"),
+  // Items of the wrong type are found by the loader (the list as written), items out of range
+  // by ValidateConfig (the list as parsed).
+  EXPECT_EQ(LoadError(std::string(kMinimal) + "classifier:\n  phase_epochs: 1,-1,1,2\n"),
             x + ":5:3: classifier.phase_epochs items must be integers >= 0, got '-1' (item 2 of "
-                "'1,-1,1,1.5'); " +
-                x + ":5:3: classifier.phase_epochs items must be integers >= 0, got '1.5' (item 4 "
-                    "of '1,-1,1,1.5')");
+                "[1, -1, 1, 2])");
+  EXPECT_EQ(LoadError(std::string(kMinimal) + "classifier:\n  phase_epochs: 1,1,1,1.5\n"),
+            x + ":5:3: classifier.phase_epochs items must be integers, got '1.5' (item 4 of "
+                "'1,1,1,1.5')");
   EXPECT_EQ(LoadError(std::string(kMinimal) + "classifier:\n  phase_epochs: 0,0,0,0\n"),
-            x + ":5:3: classifier.phase_epochs must add up to at least 1 epoch, got '0,0,0,0'");
-  EXPECT_EQ(LoadError(std::string(kMinimal) + "classifier:\n  phase_lrs: 1e-2,,0,1e-3\n"),
-            x + ":5:3: classifier.phase_lrs items must be numbers > 0, got '' (item 2 of "
-                "'1e-2,,0,1e-3'); " +
-                x + ":5:3: classifier.phase_lrs items must be numbers > 0, got '0' (item 3 of "
-                    "'1e-2,,0,1e-3')");
+            x + ":5:3: classifier.phase_epochs must add up to at least 1 epoch, got "
+                "[0, 0, 0, 0]");
+  EXPECT_EQ(LoadError(std::string(kMinimal) + "classifier:\n  phase_lrs: 1e-2,,1e-3,1e-3\n"),
+            x + ":5:3: classifier.phase_lrs items must be numbers, got '' (item 2 of "
+                "'1e-2,,1e-3,1e-3')");
+  EXPECT_EQ(LoadError(std::string(kMinimal) + "classifier:\n  phase_lrs: 1e-2,1e-2,0,1e-3\n"),
+            x + ":5:3: classifier.phase_lrs items must be numbers > 0, got '0' (item 3 of "
+                "[0.01, 0.01, 0, 0.001])");
   EXPECT_EQ(LoadError(std::string(kMinimal) + "classifier:\n  phase_groups: ''\n"),
-            x + ":5:3: classifier.phase_groups must list at least one phase (positive integers "
-                "or 'all', comma-separated), got ''");
+            x + ":5:3: classifier.phase_groups must list at least one phase, got []");
 }
 
 TEST_F(ConfigTest, StageSectionRangeChecks) {
@@ -646,7 +663,8 @@ TEST_F(ConfigTest, StageSectionRangeChecks) {
   EXPECT_TRUE(Contains(error("classifier:\n  hidden: 0\n"),
                        ":5:3: classifier.hidden must be >= 1, got 0"));
   EXPECT_EQ(error("classifier:\n  bptt: 100\n  max_len: 99\n"),
-            x + ":6:3: classifier.max_len must be >= classifier.bptt (100), got 99");
+            x + ":6:3: classifier.max_len must be >= 2 * classifier.bptt - 1 (199) so that every "
+                "document's last token is pooled, got 99");
   EXPECT_TRUE(Contains(error("classifier:\n  select_metric: f1\n"),
                        ":5:3: classifier.select_metric must be one of accuracy, macro_f1, loss, "
                        "got 'f1'"));
@@ -680,6 +698,331 @@ TEST_F(ConfigTest, ValidateConfigWithoutLocations) {
   EXPECT_TRUE(ValidateConfig(config).ok());
   config.run.device = "cuda:";
   EXPECT_FALSE(ValidateConfig(config).ok());
+}
+
+
+TEST_F(ConfigTest, MaxLenMustHoldTwoBpttChunks) {
+  // TextClassifier (model/classifier.cc) needs max_len >= 2 * bptt - 1. bptt 72 with max_len 100
+  // used to load, run stages 1 and 2 and fail in stage 3 with an internal error.
+  EXPECT_EQ(LoadError(std::string(kMinimal) + "classifier:\n  bptt: 72\n  max_len: 100\n"),
+            Path("x.yaml") +
+                ":6:3: classifier.max_len must be >= 2 * classifier.bptt - 1 (143) so that every "
+                "document's last token is pooled, got 100");
+  EXPECT_TRUE(Contains(LoadError(kMinimal, {"classifier.max_len=142"}),
+                       "--set classifier.max_len=142: classifier.max_len must be >= 2 * "
+                       "classifier.bptt - 1 (143)"));
+  absl::StatusOr<Config> config =
+      LoadConfigFromString(std::string(kMinimal) + "classifier:\n  max_len: 143\n", "x.yaml");
+  EXPECT_TRUE(config.ok()) << config.status();
+  // The presets' own values satisfy it (1440 >= 143, 1400 >= 139).
+  for (const char* preset : {"fastai", "paper"}) {
+    Config defaults;
+    ApplyPreset(preset, &defaults);
+    defaults.pretrain.data.train = "c.txt";
+    EXPECT_TRUE(ValidateConfig(defaults).ok()) << preset << ": " << ValidateConfig(defaults);
+  }
+}
+
+TEST_F(ConfigTest, ShippedConfigsLoad) {
+  // Every configs/*.yaml passes validation (data paths are not opened by the loader).
+  const std::filesystem::path configs = std::filesystem::path(ULMFIT_SOURCE_DIR) / "configs";
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(configs)) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++count;
+    absl::StatusOr<Config> config = LoadConfig(entry.path().string());
+    EXPECT_TRUE(config.ok()) << config.status();
+  }
+  EXPECT_GT(count, 0);
+}
+
+TEST_F(ConfigTest, ListsAreSequencesOrCommaStrings) {
+  const std::vector<std::string> forms = {
+      "  phase_groups: [1, all]\n  phase_epochs: [0, 3]\n  phase_lrs: [2e-2, 1e-3]\n",
+      "  phase_groups:\n    - 1\n    - all\n  phase_epochs:\n    - 0\n    - 3\n"
+      "  phase_lrs:\n    - 2e-2\n    - 1e-3\n",
+      "  phase_groups: 1, all\n  phase_epochs: \"0,3\"\n  phase_lrs: 2e-2,1e-3\n"};
+  for (const std::string& form : forms) {
+    absl::StatusOr<Config> config =
+        LoadConfigFromString(std::string(kMinimal) + "classifier:\n" + form, "x.yaml");
+    ASSERT_TRUE(config.ok()) << config.status() << "\n" << form;
+    EXPECT_EQ(config->classifier.phase_groups, (std::vector<GroupCount>{1, GroupCount::kAll}));
+    EXPECT_EQ(config->classifier.phase_epochs, (std::vector<int>{0, 3}));
+    EXPECT_EQ(config->classifier.phase_lrs, (std::vector<double>{2e-2, 1e-3}));
+  }
+  // --set takes the comma form and a flow sequence.
+  for (const std::vector<std::string>& overrides :
+       {std::vector<std::string>{"classifier.phase_lrs=1e-2,5e-3", "classifier.phase_groups=1,all",
+                                 "classifier.phase_epochs=1,2"},
+        std::vector<std::string>{"classifier.phase_lrs=[1e-2, 5e-3]",
+                                 "classifier.phase_groups=[1,all]",
+                                 "classifier.phase_epochs = [1, 2]"}}) {
+    absl::StatusOr<Config> config = LoadConfig(Write("x.yaml", kMinimal), overrides);
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_EQ(config->classifier.phase_lrs, (std::vector<double>{1e-2, 5e-3}));
+    EXPECT_EQ(config->classifier.phase_groups, (std::vector<GroupCount>{1, GroupCount::kAll}));
+    EXPECT_EQ(config->classifier.phase_epochs, (std::vector<int>{1, 2}));
+  }
+  // The other list keys.
+  absl::StatusOr<Config> config = LoadConfigFromString(
+      std::string(kMinimal) +
+          "task:\n  text_columns: [title, 'a, b']\n"
+          "active:\n  strategies: [entropy, random]\n  seeds: 7, 18446744073709551615\n"
+          "  labels:\n    - pos\n    - neg\n",
+      "x.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->task.text_columns, (std::vector<std::string>{"title", "a, b"}));
+  EXPECT_EQ(config->active.strategies,
+            (std::vector<Strategy>{Strategy::kEntropy, Strategy::kRandom}));
+  EXPECT_EQ(config->active.seeds, (std::vector<uint64_t>{7, 18446744073709551615u}));
+  EXPECT_EQ(config->active.labels, (std::vector<std::string>{"pos", "neg"}));
+  // ConfigToYaml writes flow sequences, and they read back the same.
+  const std::string yaml = ConfigToYaml(*config);
+  EXPECT_TRUE(Contains(yaml, "  text_columns: [title, \"a, b\"]\n")) << yaml;
+  EXPECT_TRUE(Contains(yaml, "  phase_groups: [1, 2, 3, all]\n")) << yaml;
+  EXPECT_TRUE(Contains(yaml, "  phase_lrs: [0.02, 0.01, 0.005, 0.001]\n")) << yaml;
+  EXPECT_TRUE(Contains(yaml, "  strategies: [entropy, random]\n")) << yaml;
+  EXPECT_TRUE(Contains(yaml, "  seeds: [7, 18446744073709551615]\n")) << yaml;
+  EXPECT_TRUE(Contains(yaml, "  labels: [pos, neg]\n")) << yaml;
+  absl::StatusOr<Config> reloaded = LoadConfigFromString(yaml, "resolved.yaml");
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status() << "\n" << yaml;
+  EXPECT_EQ(ConfigToYaml(*reloaded), yaml);
+  EXPECT_EQ(reloaded->task.text_columns, config->task.text_columns);
+  // An empty list (active.labels' default) round-trips too.
+  config->active.labels.clear();
+  reloaded = LoadConfigFromString(ConfigToYaml(*config), "resolved.yaml");
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_TRUE(reloaded->active.labels.empty());
+}
+
+TEST_F(ConfigTest, ListErrorsNameKeyAndItem) {
+  const std::string x = Path("x.yaml");
+  auto error = [&](const std::string& section) {
+    return LoadError(std::string(kMinimal) + section);
+  };
+  EXPECT_EQ(error("classifier:\n  phase_groups: [1, 0, 3, every]\n"),
+            x + ":5:3: classifier.phase_groups items must be positive integers or 'all', got '0' "
+                "(item 2 of [1, 0, 3, every]); " +
+                x + ":5:3: classifier.phase_groups items must be positive integers or 'all', "
+                    "got 'every' (item 4 of [1, 0, 3, every])");
+  EXPECT_EQ(error("classifier:\n  phase_lrs: {a: 1}\n"),
+            x + ":5:3: classifier.phase_lrs: expected a list, got a map");
+  EXPECT_EQ(error("classifier:\n  phase_lrs: [1e-2, [1]]\n"),
+            x + ":5:3: classifier.phase_lrs items must be numbers, got a list (item 2 of "
+                "[1e-2, a list])");
+  EXPECT_EQ(error("active:\n  seeds: [1, -2]\n"),
+            x + ":5:3: active.seeds items must be non-negative integers, got '-2' (item 2 of "
+                "[1, -2])");
+  EXPECT_EQ(error("active:\n  strategies: random,entropi\n"),
+            x + ":5:3: active.strategies items must be one of least_confidence, margin, "
+                "entropy, random, diverse, got 'entropi' (item 2 of 'random,entropi'; did you "
+                "mean 'entropy'?)");
+  EXPECT_EQ(error("active:\n  strategies: []\n  seeds: ''\n"),
+            x + ":5:3: active.strategies must list at least one strategy, got []; " + x +
+                ":6:3: active.seeds must list at least one seed, got []");
+  EXPECT_EQ(error("task:\n  text_columns: title,,body\n"),
+            x + ":5:3: task.text_columns items must not be empty, got '' (item 2 of "
+                "[title, , body])");
+  EXPECT_EQ(error("task:\n  text_columns: []\n"),
+            x + ":5:3: task.text_columns must list at least one column (a name or 0-based "
+                "index), got []");
+  EXPECT_EQ(error("active:\n  labels: [pos, ' ']\n"),
+            x + ":5:3: active.labels items must not be empty, got ' ' (item 2 of [pos,  ])");
+  EXPECT_TRUE(Contains(LoadError(kMinimal, {"classifier.phase_lrs=[1e-2"}),
+                       "--set classifier.phase_lrs=[1e-2: malformed list: "));
+  EXPECT_EQ(LoadError(kMinimal, {"classifier.phase_epochs=1,x"}),
+            "--set classifier.phase_epochs=1,x: classifier.phase_epochs items must be integers, "
+            "got 'x' (item 2 of '1,x')");
+}
+
+TEST_F(ConfigTest, EnumKeysRefuseUnknownNames) {
+  const std::string x = Path("x.yaml");
+  auto error = [&](const std::string& section) {
+    return LoadError(std::string(kMinimal) + section);
+  };
+  // One name table per enum: the message lists it and suggests the closest name.
+  EXPECT_EQ(error("text:\n  model_type: wordpiece\n"),
+            x + ":5:3: text.model_type must be one of unigram, bpe, got 'wordpiece'");
+  EXPECT_EQ(LoadError("pretrain:\n  data: {train: c.txt, format: csv}\n"),
+            x + ":2:24: pretrain.data.format must be one of auto, lines, files, got 'csv'");
+  EXPECT_EQ(error("active:\n  strategy: margn\n"),
+            x + ":5:3: active.strategy must be one of least_confidence, margin, entropy, random, "
+                "diverse, got 'margn' (did you mean 'margin'?)");
+  EXPECT_EQ(error("classifier:\n  select_metric: [loss]\n"),
+            x + ":5:3: classifier.select_metric must be one of accuracy, macro_f1, loss, got "
+                "a list");
+  EXPECT_EQ(LoadError(kMinimal, {"finetune.discriminative=factors"}),
+            "--set finetune.discriminative=factors: finetune.discriminative must be one of "
+            "factor, scripts, none, got 'factors' (did you mean 'factor'?)");
+  // Every enum value is written by its name and reads back.
+  Config config;
+  config.text.model_type = SpmModelType::kBpe;
+  config.pretrain.data.format = CorpusFormat::kFiles;
+  config.task.format = TaskFormat::kFolders;
+  config.task.header = HeaderMode::kYes;
+  config.finetune.schedule.kind = ScheduleKind::kConstant;
+  config.finetune.discriminative = Discriminative::kNone;
+  config.classifier.select_metric = SelectMetric::kLoss;
+  config.active.strategy = Strategy::kLeastConfidence;
+  config.pretrain.data.train = "c.txt";
+  const std::string yaml = ConfigToYaml(config);
+  for (const char* line : {"  model_type: bpe\n", "    format: files\n", "  format: folders\n",
+                           "  header: yes\n", "    kind: constant\n", "  discriminative: none\n",
+                           "  select_metric: loss\n", "  strategy: least_confidence\n"}) {
+    EXPECT_TRUE(Contains(yaml, line));
+  }
+  absl::StatusOr<Config> reloaded = LoadConfigFromString(yaml, "resolved.yaml");
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_EQ(ConfigToYaml(*reloaded), yaml);
+  EXPECT_EQ(fmt::format("{} {}", config.text.model_type, config.classifier.select_metric),
+            "bpe loss");
+}
+
+TEST_F(ConfigTest, TypeAndRangeErrorsAreReportedTogether) {
+  // A key of the wrong type keeps its default, so the range checks of the others still run.
+  const std::string message = LoadError(std::string(kMinimal) +
+                                        "  epochs: ten\n  bptt: 1\ntask:\n  header: maybe\n");
+  EXPECT_TRUE(Contains(message, ":4:3: pretrain.epochs: expected an integer, got 'ten'"));
+  EXPECT_TRUE(Contains(message, ":7:3: task.header must be one of auto, yes, no, got 'maybe'"));
+  EXPECT_TRUE(Contains(message, ":5:3: pretrain.bptt must be >= 2, got 1"));
+  // Unknown keys stop loading before the range checks, whose messages would be noise then.
+  EXPECT_EQ(LoadError("pretrain:\n  data:\n    trian: c.txt\n  bptt: 1\n"),
+            Path("x.yaml") +
+                ":3:5: unknown key 'pretrain.data.trian' (did you mean 'pretrain.data.train'?)");
+}
+
+TEST_F(ConfigTest, PresetTableListsOnlyRealDifferences) {
+  // Each row names a value key whose paper value parses and differs from the struct (fastai)
+  // default, so the table is exactly the keys where the presets differ.
+  const std::vector<std::string> keys = AllValueKeys();
+  Config fastai;
+  Config paper;
+  ApplyPreset(Preset::kPaper, &paper);
+  const std::string fastai_yaml = ConfigToYaml(fastai);
+  for (const PresetValue& row : PaperPresetValues()) {
+    EXPECT_NE(std::find(keys.begin(), keys.end(), row.key), keys.end()) << row.key;
+    Config one_key = fastai;
+    std::vector<std::string> errors;
+    ASSERT_TRUE(VisitField(one_key, row.key, [&](auto& field) {
+      ParseValueText(row.key, row.paper, &field, &errors);
+    })) << row.key;
+    EXPECT_TRUE(errors.empty()) << row.key << ": " << JoinErrors(errors);
+    EXPECT_NE(ConfigToYaml(one_key), fastai_yaml) << row.key << " is the same in both presets";
+  }
+  // Applying the table row by row gives the paper preset: nothing else differs.
+  Config rows = fastai;
+  for (const PresetValue& row : PaperPresetValues()) {
+    std::vector<std::string> errors;
+    VisitField(rows, row.key, [&](auto& field) {
+      ParseValueText(row.key, row.paper, &field, &errors);
+    });
+  }
+  rows.preset = Preset::kPaper;
+  EXPECT_EQ(ConfigToYaml(rows), ConfigToYaml(paper));
+}
+
+TEST_F(ConfigTest, PresetsResolveAsBefore) {
+  // Pinned values of both presets (as they were before the preset table existed), through the
+  // loader.
+  struct Pin {
+    const char* line;  // as ConfigToYaml writes it, with its indentation
+    const char* fastai;
+    const char* paper;
+  };
+  const Pin pins[] = {
+      {"  hidden_size: ", "1152", "1150"},
+      {"  lr: ", "0.01", "0.004"},  // pretrain.lr, the first "  lr:" line
+      {"  bptt: ", "72", "70"},     // pretrain.bptt
+      {"  variable_bptt: ", "false", "true"},
+      {"    kind: ", "one_cycle", "stlr"},
+      {"    eps: ", "1e-05", "1e-08"},
+      {"    weight_decay: ", "0.01", "1e-07"},
+      {"  frozen_epochs: ", "1", "0"},
+      {"  max_len: ", "1440", "1400"},
+      {"  phase_groups: ", "[1, 2, 3, all]", "[1, 2, all]"},
+      {"  phase_epochs: ", "[1, 1, 1, 2]", "[1, 1, 48]"},
+      {"  phase_lrs: ", "[0.02, 0.01, 0.005, 0.001]", "[0.01, 0.01, 0.01]"},
+  };
+  for (const char* preset : {"fastai", "paper"}) {
+    absl::StatusOr<Config> config =
+        LoadConfigFromString(absl::StrCat("preset: ", preset, "\n", kMinimal), "x.yaml");
+    ASSERT_TRUE(config.ok()) << config.status();
+    const std::string yaml = ConfigToYaml(*config);
+    for (const Pin& pin : pins) {
+      const std::string value = std::string(preset) == "paper" ? pin.paper : pin.fastai;
+      const size_t at = yaml.find(std::string("\n") + pin.line);
+      ASSERT_NE(at, std::string::npos) << pin.line;
+      const size_t start = at + 1 + std::string(pin.line).size();
+      EXPECT_EQ(yaml.substr(start, yaml.find('\n', start) - start), value)
+          << preset << ": " << pin.line;
+    }
+    const ClassifierConfig& c = config->classifier;
+    EXPECT_DOUBLE_EQ(c.optimizer.clip, std::string(preset) == "paper" ? 25 : 0.1);
+    EXPECT_DOUBLE_EQ(config->finetune.drop_mult, std::string(preset) == "paper" ? 1.0 : 0.3);
+    EXPECT_DOUBLE_EQ(c.drop_mult, std::string(preset) == "paper" ? 1.0 : 0.5);
+  }
+}
+
+TEST_F(ConfigTest, DocsDocumentEveryKey) {
+  // docs/config.md has a heading per section ("## `run`", "### `pretrain.data`") with a table
+  // row per key ("| `seed` | ..."). A section that shares its struct with one documented
+  // elsewhere (finetune.schedule, classifier.dropout) has no heading of its own; its row in the
+  // parent's table names that section ("As `pretrain.schedule`").
+  std::ifstream in(std::string(ULMFIT_SOURCE_DIR) + "/docs/config.md");
+  ASSERT_TRUE(in) << "docs/config.md";
+  std::map<std::string, std::map<std::string, std::string>> rows;  // section -> key -> row
+  std::string section, line;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, "#")) {
+      const size_t open = line.find('`'), close = line.rfind('`');
+      section = open != close ? line.substr(open + 1, close - open - 1)
+                              : (line == "## Top level" ? "" : "(other)");
+    } else if (absl::StartsWith(line, "| `")) {
+      const size_t close = line.find('`', 3);
+      rows[section][line.substr(3, close - 3)] = line;
+    }
+  }
+  auto row_of = [&rows](const std::string& documented_as,
+                        const std::string& key) -> const std::string* {
+    auto table = rows.find(documented_as);
+    if (table == rows.end()) return nullptr;
+    auto row = table->second.find(key);
+    return row == table->second.end() ? nullptr : &row->second;
+  };
+  // Checks that every key below `info` (full path `path`) is documented under `documented_as`.
+  std::function<void(const KeyInfo&, const std::string&, const std::string&)> check =
+      [&](const KeyInfo& info, const std::string& path, const std::string& documented_as) {
+        for (const KeyInfo& child : info.children) {
+          const std::string child_path = path.empty() ? child.name : path + "." + child.name;
+          if (child.is_section && rows.count(child_path) != 0) {
+            check(child, child_path, child_path);  // a heading of its own
+            continue;
+          }
+          const std::string* row = row_of(documented_as, child.name);
+          if (row == nullptr) {
+            ADD_FAILURE() << "docs/config.md documents no key " << child_path << " (no row `"
+                          << child.name << "` under the heading `" << documented_as << "`)";
+            continue;
+          }
+          if (!child.is_section) continue;
+          // The row names the section that documents the same keys (the recursion below checks
+          // that it has them all).
+          std::string documented;
+          for (const auto& [other, other_rows] : rows) {
+            if (other_rows.count(child.children.front().name) != 0 &&
+                absl::StrContains(*row, "`" + other + "`")) {
+              documented = other;
+            }
+          }
+          if (documented.empty()) {
+            ADD_FAILURE() << "docs/config.md: " << child_path
+                          << " has no heading, and its row names no section with its keys";
+            continue;
+          }
+          check(child, child_path, documented);
+        }
+      };
+  check(Schema(), "", "");
 }
 
 }  // namespace

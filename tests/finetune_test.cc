@@ -15,14 +15,14 @@ namespace fs = std::filesystem;
 
 TEST(FinetuneTest, DiscriminativeLearningRatesPerLmGroup) {
   // Groups: rnn0, rnn1, rnn2, embedding+decoder (top).
-  const auto factor = LmGroupLrMultipliers("factor", 2.6, 3);
+  const auto factor = LmGroupLrMultipliers(Discriminative::kFactor, 2.6, 3);
   ASSERT_EQ(factor.size(), 4u);
   EXPECT_DOUBLE_EQ(factor[3], 1.0);
   EXPECT_DOUBLE_EQ(factor[2], 1 / 2.6);
   EXPECT_DOUBLE_EQ(factor[0], 1 / (2.6 * 2.6 * 2.6));
-  const auto scripts = LmGroupLrMultipliers("scripts", 2.6, 3);
+  const auto scripts = LmGroupLrMultipliers(Discriminative::kScripts, 2.6, 3);
   EXPECT_EQ(scripts, (std::vector<double>{1.0 / 6, 1.0 / 3, 1.0, 1.0 / 2}));
-  EXPECT_EQ(LmGroupLrMultipliers("none", 2.6, 3), std::vector<double>(4, 1.0));
+  EXPECT_EQ(LmGroupLrMultipliers(Discriminative::kNone, 2.6, 3), std::vector<double>(4, 1.0));
 }
 
 absl::StatusOr<Tokenizer> TrainOn(const std::vector<std::string>& words, const fs::path& path) {

@@ -23,8 +23,9 @@ using Strings = std::vector<std::string>;
          << "\"" << message << "\" does not contain \"" << needle << "\"";
 }
 
-TaskDataConfig Columns(const std::string& label, const std::string& texts,
-                       const std::string& header = "auto", const std::string& format = "auto") {
+TaskDataConfig Columns(const std::string& label, const Strings& texts,
+                       HeaderMode header = HeaderMode::kAuto,
+                       TaskFormat format = TaskFormat::kAuto) {
   TaskDataConfig config;
   config.label_column = label;
   config.text_columns = texts;
@@ -86,7 +87,7 @@ class LabeledDataTest : public ::testing::Test {
 
 TEST_F(LabeledDataTest, TsvWithHeaderByName) {
   std::string path = Write("train.tsv", "id\ttext\tlabel\n1\tgreat film\tpos \n2\tawful\tneg\n");
-  auto data = ReadLabeledData(path, Columns("label", "text"));
+  auto data = ReadLabeledData(path, Columns("label", {"text"}));
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(data->texts, (Strings{"great film", "awful"}));
   EXPECT_EQ(data->labels, (Strings{"pos", "neg"}));  // trimmed
@@ -96,7 +97,7 @@ TEST_F(LabeledDataTest, TsvWithHeaderByName) {
 
 TEST_F(LabeledDataTest, TsvByIndexWithoutHeader) {
   std::string path = Write("train.tsv", "pos\tgood \"quoted\", text\r\nneg\tbad\n\nneg\tworse");
-  auto data = ReadLabeledData(path, Columns("0", "1"));
+  auto data = ReadLabeledData(path, Columns("0", {"1"}));
   ASSERT_TRUE(data.ok()) << data.status();
   // No quoting in TSV, CRLF dropped, blank lines ignored, last line without newline read.
   EXPECT_EQ(data->texts, (Strings{"good \"quoted\", text", "bad", "worse"}));
@@ -105,10 +106,10 @@ TEST_F(LabeledDataTest, TsvByIndexWithoutHeader) {
 
 TEST_F(LabeledDataTest, HeaderYesSkipsFirstRowWithIndices) {
   std::string path = Write("train.tsv", "label\ttext\npos\tgood\n");
-  auto data = ReadLabeledData(path, Columns("0", "1", "yes"));
+  auto data = ReadLabeledData(path, Columns("0", {"1"}, HeaderMode::kYes));
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(data->texts, (Strings{"good"}));
-  auto no_header = ReadLabeledData(path, Columns("0", "1", "no"));
+  auto no_header = ReadLabeledData(path, Columns("0", {"1"}, HeaderMode::kNo));
   ASSERT_TRUE(no_header.ok()) << no_header.status();
   EXPECT_EQ(no_header->labels, (Strings{"label", "pos"}));
 }
@@ -120,7 +121,7 @@ TEST_F(LabeledDataTest, CsvQuotesCommasAndNewlines) {
                            "neg,\"He said \"\"no\"\"\"\n"
                            "pos,\"line one\r\nline two\"\n"
                            "neg,plain\n");
-  auto data = ReadLabeledData(path, Columns("label", "text"));
+  auto data = ReadLabeledData(path, Columns("label", {"text"}));
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(data->texts,
             (Strings{"Hello, world", "He said \"no\"", "line one\nline two", "plain"}));
@@ -129,7 +130,7 @@ TEST_F(LabeledDataTest, CsvQuotesCommasAndNewlines) {
 
 TEST_F(LabeledDataTest, CsvRowLineNumbersCountNewlinesInsideQuotes) {
   std::string path = Write("train.csv", "pos,\"a\nb\nc\"\nneg\n");
-  auto data = ReadLabeledData(path, Columns("0", "1"));
+  auto data = ReadLabeledData(path, Columns("0", {"1"}));
   ASSERT_FALSE(data.ok());
   EXPECT_TRUE(
       MessageHas(data.status(), path + ":4: expected at least 2 comma-separated columns, found 1"));
@@ -137,14 +138,14 @@ TEST_F(LabeledDataTest, CsvRowLineNumbersCountNewlinesInsideQuotes) {
 
 TEST_F(LabeledDataTest, CsvUnclosedQuoteIsAnError) {
   std::string path = Write("train.csv", "pos,fine\nneg,\"never closed\nmore\n");
-  auto data = ReadLabeledData(path, Columns("0", "1"));
+  auto data = ReadLabeledData(path, Columns("0", {"1"}));
   ASSERT_FALSE(data.ok());
   EXPECT_TRUE(MessageHas(data.status(), path + ":2: a quoted field is never closed"));
 }
 
 TEST_F(LabeledDataTest, SeveralTextColumnsAreJoinedWithXxfld) {
   std::string path = Write("train.csv", "title,body,label\nBig news,It happened,world\n");
-  auto data = ReadLabeledData(path, Columns("label", "title, body"));
+  auto data = ReadLabeledData(path, Columns("label", {"title", "body"}));
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(data->texts, (Strings{"xxfld 1 Big news xxfld 2 It happened"}));
   EXPECT_EQ(data->labels, (Strings{"world"}));
@@ -159,7 +160,7 @@ TEST_F(LabeledDataTest, FoldersLayoutSkipsUnsupHiddenAndTopLevelFiles) {
   Write("train/unsup/0_0.txt", "unlabelled");
   Write("train/.cache/x.txt", "hidden folder");
   Write("train/urls_pos.txt", "http://example.com");
-  auto data = ReadLabeledData((fs::path(dir_) / "train").string(), Columns("0", "1"));
+  auto data = ReadLabeledData((fs::path(dir_) / "train").string(), Columns("0", {"1"}));
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(data->texts, (Strings{"hated it", "loved it", "great\nfun", "nested review"}));
   EXPECT_EQ(data->labels, (Strings{"neg", "pos", "pos", "pos"}));
@@ -168,25 +169,25 @@ TEST_F(LabeledDataTest, FoldersLayoutSkipsUnsupHiddenAndTopLevelFiles) {
 TEST_F(LabeledDataTest, EmptyClassFolderIsAnError) {
   Write("train/pos/a.txt", "good");
   fs::create_directories(fs::path(dir_) / "train" / "neg");
-  auto data = ReadLabeledData((fs::path(dir_) / "train").string(), Columns("0", "1"));
+  auto data = ReadLabeledData((fs::path(dir_) / "train").string(), Columns("0", {"1"}));
   ASSERT_FALSE(data.ok());
   EXPECT_TRUE(MessageHas(data.status(), "class folder 'neg' has no files"));
 }
 
 TEST_F(LabeledDataTest, GzippedTsvAndCsv) {
   std::string tsv = WriteGz("train.tsv.gz", "pos\tgood, really\nneg\tbad\n");
-  auto data = ReadLabeledData(tsv, Columns("0", "1"));
+  auto data = ReadLabeledData(tsv, Columns("0", {"1"}));
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(data->texts, (Strings{"good, really", "bad"}));
   std::string csv = WriteGz("train.csv.gz", "pos,\"good, really\"\nneg,bad\n");
-  data = ReadLabeledData(csv, Columns("0", "1"));
+  data = ReadLabeledData(csv, Columns("0", {"1"}));
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(data->texts, (Strings{"good, really", "bad"}));  // auto picked CSV
 }
 
 TEST_F(LabeledDataTest, MissingFileIsNotFound) {
   std::string path = (fs::path(dir_) / "nope.tsv").string();
-  auto data = ReadLabeledData(path, Columns("0", "1"));
+  auto data = ReadLabeledData(path, Columns("0", {"1"}));
   ASSERT_FALSE(data.ok());
   EXPECT_EQ(data.status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(MessageHas(data.status(), path + ": no such file or folder"));
@@ -194,7 +195,7 @@ TEST_F(LabeledDataTest, MissingFileIsNotFound) {
 
 TEST_F(LabeledDataTest, TooFewColumnsNamesFileAndLine) {
   std::string path = Write("train.tsv", "pos\tgood\nneg bad\n");
-  auto data = ReadLabeledData(path, Columns("0", "1"));
+  auto data = ReadLabeledData(path, Columns("0", {"1"}));
   ASSERT_FALSE(data.ok());
   EXPECT_TRUE(
       MessageHas(data.status(), path + ":2: expected at least 2 tab-separated columns, found 1"));
@@ -202,7 +203,7 @@ TEST_F(LabeledDataTest, TooFewColumnsNamesFileAndLine) {
 
 TEST_F(LabeledDataTest, EmptyTextOrLabelIsSkippedAndCounted) {
   std::string path = Write("train.tsv", "pos\tgood\nneg\t   \n\tno label\nneg\tbad\n");
-  auto data = ReadLabeledData(path, Columns("0", "1"));
+  auto data = ReadLabeledData(path, Columns("0", {"1"}));
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(data->texts, (Strings{"good", "bad"}));
   EXPECT_EQ(data->skipped_rows, 2);
@@ -211,14 +212,14 @@ TEST_F(LabeledDataTest, EmptyTextOrLabelIsSkippedAndCounted) {
 
 TEST_F(LabeledDataTest, NoLabelledRowsIsAnError) {
   std::string path = Write("train.tsv", "label\ttext\n");
-  auto data = ReadLabeledData(path, Columns("label", "text"));
+  auto data = ReadLabeledData(path, Columns("label", {"text"}));
   ASSERT_FALSE(data.ok());
   EXPECT_TRUE(MessageHas(data.status(), path + ": no labelled rows"));
 }
 
 TEST_F(LabeledDataTest, SingleClassTrainingSetIsAnError) {
   std::string path = Write("train.tsv", "pos\tgood\npos\tfine\n");
-  auto data = ReadLabeledData(path, Columns("0", "1"));
+  auto data = ReadLabeledData(path, Columns("0", {"1"}));
   ASSERT_TRUE(data.ok()) << data.status();
   auto labels = LabelSet::FromTrainingData(*data);
   ASSERT_FALSE(labels.ok());
@@ -228,24 +229,24 @@ TEST_F(LabeledDataTest, SingleClassTrainingSetIsAnError) {
 
 TEST_F(LabeledDataTest, UnknownColumnNameListsTheHeader) {
   std::string path = Write("train.tsv", "label\ttext\npos\tgood\n");
-  auto data = ReadLabeledData(path, Columns("label", "txt"));
+  auto data = ReadLabeledData(path, Columns("label", {"txt"}));
   ASSERT_FALSE(data.ok());
   EXPECT_TRUE(
       MessageHas(data.status(), path + ": no column 'txt' in the header (columns: label, text)"));
   // Without a header row the name cannot be resolved at all.
-  data = ReadLabeledData(path, Columns("sentiment", "text", "no"));
+  data = ReadLabeledData(path, Columns("sentiment", {"text"}, HeaderMode::kNo));
   ASSERT_FALSE(data.ok());
   EXPECT_TRUE(MessageHas(data.status(), "names a column ('sentiment')"));
 }
 
 TEST_F(LabeledDataTest, BrokenUtf8NamesFileAndLine) {
   std::string path = Write("train.tsv", "pos\tgood\nneg\tbad \xC3\x28 bytes\n");
-  auto data = ReadLabeledData(path, Columns("0", "1"));
+  auto data = ReadLabeledData(path, Columns("0", {"1"}));
   ASSERT_FALSE(data.ok());
   EXPECT_TRUE(MessageHas(data.status(), path + ":2: invalid UTF-8 at byte 9"));
   Write("dir/pos/a.txt", "ok\nfine \xFF\n");
   Write("dir/neg/b.txt", "bad");
-  data = ReadLabeledData((fs::path(dir_) / "dir").string(), Columns("0", "1"));
+  data = ReadLabeledData((fs::path(dir_) / "dir").string(), Columns("0", {"1"}));
   ASSERT_FALSE(data.ok());
   EXPECT_TRUE(MessageHas(data.status(), "a.txt:2: invalid UTF-8 at byte 6"));
 }

@@ -19,7 +19,7 @@ TEST(ScheduleTest, StlrMatchesPaperEquation) {
 
 TEST(ScheduleTest, StlrScheduleScalesPeakLearningRate) {
   ScheduleConfig config;
-  config.kind = "stlr";
+  config.kind = ScheduleKind::kStlr;
   config.cut_frac = 0.1;
   config.ratio = 32;
   const LrSchedule schedule(config, 0.01, 0.7, 1000);
@@ -32,7 +32,7 @@ TEST(ScheduleTest, StlrScheduleScalesPeakLearningRate) {
 // moms (0.8, 0.7, 0.8), T = 1000.
 TEST(ScheduleTest, OneCycleMatchesFastaiCosineSchedule) {
   ScheduleConfig config;
-  config.kind = "one_cycle";
+  config.kind = ScheduleKind::kOneCycle;
   const LrSchedule schedule(config, 0.01, 0.9, 1000);
   EXPECT_NEAR(schedule.At(0).lr, 0.0004, 1e-12);
   EXPECT_NEAR(schedule.At(0).beta1, 0.8, 1e-12);
@@ -48,7 +48,7 @@ TEST(ScheduleTest, OneCycleMatchesFastaiCosineSchedule) {
 
 TEST(ScheduleTest, ConstantScheduleKeepsLearningRateAndBeta) {
   ScheduleConfig config;
-  config.kind = "constant";
+  config.kind = ScheduleKind::kConstant;
   const LrSchedule schedule(config, 0.003, 0.7, 10);
   EXPECT_DOUBLE_EQ(schedule.At(0).lr, 0.003);
   EXPECT_DOUBLE_EQ(schedule.At(9).lr, 0.003);

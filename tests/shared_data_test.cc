@@ -37,7 +37,7 @@ std::map<std::string, int> LabelCounts(const LabeledData& data) {
 TaskDataConfig TsvTask() {
   TaskDataConfig task;  // label<TAB>text, no header: the configs' task section
   task.label_column = "0";
-  task.text_columns = "1";
+  task.text_columns = {"1"};
   return task;
 }
 
@@ -73,7 +73,7 @@ TEST(SharedData, ImdbIsBalancedWithFiftyThousandUnlabelledReviews) {
     EXPECT_EQ(LabelCounts(*data), (std::map<std::string, int>{{"neg", 12500}, {"pos", 12500}}))
         << split;
   }
-  const auto unsup = ReadDocuments((dir / "unsup.txt.gz").string(), "lines");
+  const auto unsup = ReadDocuments((dir / "unsup.txt.gz").string(), CorpusFormat::kLines);
   ASSERT_TRUE(unsup.ok()) << unsup.status();
   EXPECT_EQ(unsup->size(), 50000u);
 }
@@ -86,7 +86,7 @@ TEST(SharedData, LanguageModelCorporaReadAsDocuments) {
       continue;
     }
     for (const char* split : {"train.txt.gz", "valid.txt.gz", "test.txt.gz"}) {
-      const auto docs = ReadDocuments((dir / split).string(), "lines");
+      const auto docs = ReadDocuments((dir / split).string(), CorpusFormat::kLines);
       ASSERT_TRUE(docs.ok()) << name << "/" << split << ": " << docs.status();
       EXPECT_GT(docs->size(), 100u) << name << "/" << split;
     }

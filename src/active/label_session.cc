@@ -293,10 +293,10 @@ absl::Status LabelSession::Retrain() {
   const fs::path round_dir = RoundDir(retrain_round_ + 1);
   RemoveTree(round_dir.string());
   round_config.run.output_dir = round_dir.string();
-  round_config.task.format = "tsv";
-  round_config.task.header = "no";
+  round_config.task.format = TaskFormat::kTsv;
+  round_config.task.header = HeaderMode::kNo;
   round_config.task.label_column = "0";
-  round_config.task.text_columns = "1";
+  round_config.task.text_columns = {"1"};
   round_config.task.valid.clear();
   round_config.task.test.clear();
   ASSIGN_OR_RETURN(const StageResult trained,
@@ -441,12 +441,9 @@ absl::StatusOr<int> RunLabelSession(const Config& config, int in_fd, std::FILE* 
         "{}: task.train is a folder; ulmfit label appends label<TAB>text lines to a file",
         labelled_path));
   }
-  ASSIGN_OR_RETURN(std::vector<std::string> pool, ReadDocuments(active.pool, "lines"));
+  ASSIGN_OR_RETURN(std::vector<std::string> pool, ReadDocuments(active.pool, CorpusFormat::kLines));
   ASSIGN_OR_RETURN(LabelledFile labelled, ReadLabelledFile(labelled_path));
-  std::vector<std::string> labels;
-  for (absl::string_view l : absl::StrSplit(active.labels, ',', absl::SkipWhitespace())) {
-    labels.emplace_back(absl::StripAsciiWhitespace(l));
-  }
+  std::vector<std::string> labels = active.labels;
   if (labels.empty()) labels = labelled.labels_in_order;
   if (labels.size() < 2) {
     return absl::InvalidArgumentError(fmt::format(
@@ -459,7 +456,7 @@ absl::StatusOr<int> RunLabelSession(const Config& config, int in_fd, std::FILE* 
         kLabelKeys.size()));
   }
   ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.run.device));
-  ASSIGN_OR_RETURN(const Strategy strategy, ParseStrategy(active.strategy));
+  const Strategy strategy = active.strategy;
   LabelSession session(config, std::move(pool), std::move(labelled), std::move(labels),
                        strategy, device, out);
   return session.Run(in_fd);

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "active/strategies.h"
@@ -35,14 +36,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::vector<std::string> SplitItems(const std::string& list) {
-  std::vector<std::string> items;
-  for (absl::string_view item : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
-    items.emplace_back(absl::StripAsciiWhitespace(item));
-  }
-  return items;
-}
 
 // One example per line, tabs and newlines inside the text turned into spaces.
 std::string LabelledTsv(const LabeledData& pool, const std::vector<int64_t>& indices) {
@@ -170,10 +163,10 @@ absl::StatusOr<SimulationRow> TrainRound(const SimulationRun& run, int round,
   // hold-out of 5-25 texts would cost labels and pick the epoch by noise.
   round_config.task.valid.clear();
   round_config.task.valid_fraction = 0;
-  round_config.task.format = "tsv";
-  round_config.task.header = "no";
+  round_config.task.format = TaskFormat::kTsv;
+  round_config.task.header = HeaderMode::kNo;
   round_config.task.label_column = "0";
-  round_config.task.text_columns = "1";
+  round_config.task.text_columns = {"1"};
   round_config.task.max_train_examples = 0;
   round_config.task.max_valid_examples = 0;
   if (active.max_test_examples > 0) {
@@ -317,16 +310,12 @@ absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
         "active.query_size ({})", config.task.train, pool.size(), active.seed_examples,
         active.query_size));
   }
-  std::vector<uint64_t> seeds;
-  for (const std::string& s : SplitItems(active.seeds)) {
-    uint64_t value = 0;
-    if (absl::SimpleAtoi(s, &value)) seeds.push_back(value);
-  }
-  std::vector<Strategy> strategies;
-  for (const std::string& name : SplitItems(active.strategies)) {
-    ASSIGN_OR_RETURN(const Strategy strategy, ParseStrategy(name));
-    strategies.push_back(strategy);
-  }
+  const std::vector<uint64_t>& seeds = active.seeds;
+  const std::vector<Strategy>& strategies = active.strategies;
+  // As the config wrote them before they were lists: "random,entropy", "1,2".
+  const std::string strategies_text = absl::StrJoin(
+      strategies, ",", [](std::string* out, Strategy s) { out->append(EnumName(s)); });
+  const std::string seeds_text = absl::StrJoin(seeds, ",");
 
   const std::string csv_path = (sim_dir / "results.csv").string();
   const auto done = ReadRows(csv_path);
@@ -338,12 +327,12 @@ absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
           .Add("train", config.task.train).Add("test", config.task.test)
           .Add("pool", pool.size()).Add("seed_examples", active.seed_examples)
           .Add("query_size", active.query_size).Add("rounds", active.rounds)
-          .Add("strategies", active.strategies).Add("seeds", active.seeds)
+          .Add("strategies", strategies_text).Add("seeds", seeds_text)
           .str() + "\n"));
   LogInfo(fmt::format("active-learn: pool of {} texts, {} seed labels, {} rounds of {}, "
                       "strategies {}, seeds {}; results in {}",
                       pool.size(), active.seed_examples, active.rounds, active.query_size,
-                      active.strategies, active.seeds, csv_path));
+                      strategies_text, seeds_text, csv_path));
 
   std::vector<SimulationRow> rows;
   for (uint64_t seed : seeds) {

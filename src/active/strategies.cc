@@ -11,10 +11,6 @@
 namespace ulmfit {
 namespace {
 
-constexpr Strategy kAllStrategies[] = {Strategy::kLeastConfidence, Strategy::kMargin,
-                                       Strategy::kEntropy, Strategy::kRandom,
-                                       Strategy::kDiverse};
-
 // Probabilities from a broken row (NaN, inf, negative) must not crash or dominate a ranking.
 double CleanProb(float p) { return std::isfinite(p) && p > 0 ? p : 0.0; }
 
@@ -54,22 +50,17 @@ double SquaredDistance(const double* a, const double* b, size_t dim) {
 absl::StatusOr<Strategy> ParseStrategy(std::string_view name) {
   // Plain std::string concatenation: absl::StrCat takes absl::string_view, which is not
   // std::string_view in this Abseil build.
+  Strategy strategy;
+  if (ParseEnum(name, &strategy)) return strategy;
   std::string valid;
-  for (Strategy s : kAllStrategies) {
-    if (name == StrategyName(s)) return s;
-    valid += (valid.empty() ? "" : ", ") + std::string(StrategyName(s));
-  }
+  for (const std::string& n : EnumNames<Strategy>()) valid += (valid.empty() ? "" : ", ") + n;
   return absl::InvalidArgumentError("unknown active-learning strategy \"" + std::string(name) +
                                     "\"; valid: " + valid);
 }
 
 std::string_view StrategyName(Strategy s) {
-  switch (s) {
-    case Strategy::kLeastConfidence: return "least_confidence";
-    case Strategy::kMargin: return "margin";
-    case Strategy::kEntropy: return "entropy";
-    case Strategy::kRandom: return "random";
-    case Strategy::kDiverse: return "diverse";
+  for (const EnumEntry<Strategy>& entry : EnumTable<Strategy>::kEntries) {
+    if (entry.value == s) return entry.name;
   }
   return "unknown";
 }

@@ -9,11 +9,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "config/enums.h"
 
 namespace ulmfit {
 
-// How useful labelling an example would be, from its class probabilities: higher = more useful.
-enum class Strategy { kLeastConfidence, kMargin, kEntropy, kRandom, kDiverse };
+// How useful labelling an example would be, from its class probabilities (higher = more
+// useful), is chosen by a Strategy; the enum and its names live in config/enums.h, because the
+// config (active.strategy, active.strategies) holds them.
 
 // "least_confidence", "margin", "entropy", "random", "diverse"; the error lists the valid names.
 absl::StatusOr<Strategy> ParseStrategy(std::string_view name);

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "fmt/format.h"
+#include "util/spelling.h"
 
 namespace ulmfit::cli {
 namespace {
@@ -19,21 +20,6 @@ constexpr size_t kHelpColumn = 24;  // where a flag's help starts, unless its na
 // not a file named "--format". "-1" is a value (and then a bad one for a count).
 bool LooksLikeFlag(const std::string& word) {
   return (word.size() > 2 && word.rfind("--", 0) == 0) || word == "-h";
-}
-
-int EditDistance(const std::string& a, const std::string& b) {
-  std::vector<int> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = static_cast<int>(j);
-  for (size_t i = 1; i <= a.size(); ++i) {
-    int diagonal = row[0];
-    row[0] = static_cast<int>(i);
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const int above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
 }
 
 std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates) {
@@ -223,28 +209,13 @@ std::string ClosestName(const std::string& word, const std::vector<std::string>&
   auto bare = [](const std::string& s) {
     return absl::AsciiStrToLower(s.substr(std::min(s.find_first_not_of('-'), s.size())));
   };
-  const std::string lower = bare(word);
-  constexpr int kNoMatch = 4;
-  int best_score = kNoMatch;
-  std::string best;
-  for (const std::string& candidate : candidates) {
-    const std::string other = bare(candidate);
-    int score = kNoMatch;
-    if (lower == other) {
-      score = 0;
-    } else if (lower.size() >= 3 &&
-               (absl::StartsWith(other, lower) || absl::StartsWith(lower, other))) {
-      score = 1;
-    } else {
-      const int distance = EditDistance(lower, other);
-      if (distance <= 3 && distance < static_cast<int>(lower.size())) score = distance;
-    }
-    if (score < best_score) {
-      best_score = score;
-      best = candidate;
-    }
+  std::vector<std::string> bare_candidates;
+  for (const std::string& candidate : candidates) bare_candidates.push_back(bare(candidate));
+  const std::string best = ClosestWord(bare(word), bare_candidates, /*min_prefix=*/3);
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (!best.empty() && bare_candidates[i] == best) return candidates[i];
   }
-  return best;
+  return "";
 }
 
 }  // namespace ulmfit::cli

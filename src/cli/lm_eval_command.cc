@@ -37,7 +37,7 @@ and next-token accuracy on a text: one document per line, or a folder of text fi
   if (!torch_device.ok()) return Fail(torch_device.status());
   absl::StatusOr<RunLanguageModel> run = LoadRunLanguageModel(model, *torch_device);
   if (!run.ok()) return Fail(run.status());
-  const auto documents = ReadDocuments(data, "auto", 0);
+  const auto documents = ReadDocuments(data, CorpusFormat::kAuto, 0);
   if (!documents.ok()) return Fail(documents.status());
   const absl::StatusOr<LmEvaluation> eval =
       EvaluateOnDocuments(*run, *documents, batch_size, bptt, *torch_device);

@@ -1,9 +1,10 @@
-// The typed configuration of one ulmfit run. YAML is read once, in config_loader.cc, into these structs;
-// the rest of the program never sees YAML. Every field has a default here, and docs/config.md
-// documents each key (same names: section.key).
+// The typed configuration of one ulmfit run. YAML is read once, by config/config_loader.cc, into
+// these structs; the rest of the program never sees YAML. Every field has a default here, and
+// docs/config.md documents each key (same names: section.key).
 //
-// Presets: `preset: fastai` (the default) and `preset: paper` change some defaults before the
-// file's own values are applied; see ApplyPreset() in config_loader.cc and ULMFIT_REFERENCE.md section 7.
+// Presets: the defaults here are the `fastai` preset's (fastai v2 and fastbook chapter 10).
+// `preset: paper` (Howard & Ruder 2018 and its scripts) changes the keys listed in
+// config/presets.cc before the file's own values are applied; docs/config.md, "Presets".
 #pragma once
 
 #include <cstdint>
@@ -11,7 +12,20 @@
 #include <string>
 #include <vector>
 
+#include "config/enums.h"
+
 namespace ulmfit {
+
+// One classifier.phase_groups item: how many layer groups, counted from the top, a phase of
+// gradual unfreezing trains. kAll (written `all`) is every group, whatever the model's depth.
+struct GroupCount {
+  static constexpr int kAll = 0;
+  int count = kAll;
+  // Implicit, so that a list reads {1, 2, 3, GroupCount::kAll}.
+  constexpr GroupCount(int n = kAll) : count(n) {}  // NOLINT(google-explicit-constructor)
+  friend bool operator==(GroupCount a, GroupCount b) { return a.count == b.count; }
+  friend bool operator!=(GroupCount a, GroupCount b) { return a.count != b.count; }
+};
 
 // Where the run lives and how it executes.
 struct RunConfig {
@@ -29,8 +43,8 @@ struct LmDataConfig {
   std::string train;                  // required: path to a text file or a folder of text files
   std::string valid;                  // validation text; empty = hold out valid_fraction of train
   double valid_fraction = 0.05;       // used only when `valid` is empty (documents, seeded)
-  std::string format = "auto";        // "lines" (one doc per line), "files" (one doc per file),
-                                      // "auto": files for a folder, lines for a file
+  CorpusFormat format = CorpusFormat::kAuto;  // lines (one doc per line), files (one doc per
+                                              // file), auto: files for a folder, lines for a file
   int64_t max_documents = 0;          // read at most this many training documents; 0 = all
 };
 
@@ -40,7 +54,7 @@ struct TextConfig {
   bool lowercase = true;              // lowercase after marking case with xxup/xxmaj
   std::string spm_model;              // use this SentencePiece .model instead of training one
   int vocab_size = 15000;             // SentencePiece vocabulary size (MultiFiT uses 15k)
-  std::string model_type = "unigram"; // SentencePiece model type: unigram or bpe
+  SpmModelType model_type = SpmModelType::kUnigram;  // SentencePiece model type: unigram or bpe
   double character_coverage = 0.99995;  // SentencePiece character coverage
   int64_t max_training_sentences = 2000000;  // SentencePiece input_sentence_size (sampled)
   std::string cache_dir;              // token-id cache; empty = ~/.cache/ulmfit (shared by runs)
@@ -70,7 +84,7 @@ struct ModelConfig {
 
 // Optimizer and learning-rate schedule of one training stage.
 struct ScheduleConfig {
-  std::string kind = "one_cycle";  // "stlr", "one_cycle" or "constant"
+  ScheduleKind kind = ScheduleKind::kOneCycle;  // stlr, one_cycle or constant
   double cut_frac = 0.1;           // STLR: fraction of steps spent increasing (paper eq. 3)
   double ratio = 32;               // STLR: lr_max / lr_min (paper eq. 3)
   double pct_start = 0.25;         // one-cycle: fraction of steps warming up (fastai v2)
@@ -93,8 +107,8 @@ struct PretrainConfig {
   LmDataConfig data;            // the general-domain corpus
   int epochs = 10;
   int batch_size = 64;          // number of parallel token streams
-  int bptt = 70;                // mean BPTT length
-  bool variable_bptt = true;    // AWD-LSTM random sequence lengths, lr scaled by seq_len / bptt
+  int bptt = 72;                // mean BPTT length (fastai v2 seq_len; paper: 70)
+  bool variable_bptt = false;   // AWD-LSTM random sequence lengths, lr scaled by seq_len / bptt
   double lr = 1e-2;             // peak learning rate
   ScheduleConfig schedule;
   OptimizerConfig optimizer;
@@ -112,10 +126,10 @@ struct TaskDataConfig {
   std::string unlabeled;             // extra unlabelled text for stage 2 (lines or folder)
   double valid_fraction = 0.1;       // used only when `valid` is empty; 0 = no validation
                                      // (every label trains; the last epoch is kept)
-  std::string format = "auto";       // "auto", "tsv", "csv" or "folders" (aclImdb layout)
+  TaskFormat format = TaskFormat::kAuto;  // auto, tsv, csv or folders (aclImdb layout)
   std::string label_column = "0";    // column name (files with a header) or 0-based index
-  std::string text_columns = "1";    // comma-separated names or indices; joined with xxfld
-  std::string header = "auto";       // "auto" (first row names label_column), "yes", "no"
+  std::vector<std::string> text_columns = {"1"};  // names or indices; joined with xxfld
+  HeaderMode header = HeaderMode::kAuto;  // auto (first row names label_column), yes, no
   int64_t max_train_examples = 0;    // keep a seeded sample of N training examples; 0 = all
   int64_t max_valid_examples = 0;    // the same for validation (cheaper epochs on a CPU)
   int64_t max_test_examples = 0;     // the same for the test set (a documented subset)
@@ -136,9 +150,9 @@ struct FinetuneConfig {
   int bptt = 72;
   bool variable_bptt = false;
   double lr = 2e-3;             // peak lr of the top layer group (fastbook ch. 10; paper: 4e-3)
-  std::string discriminative = "factor";  // lower groups' lr: "factor" (lr / lr_factor^k),
-                                          // "scripts" (lr/6, lr/3, lr, lr/2 of the paper's
-                                          // scripts) or "none"
+  // Lower groups' lr: factor (lr / lr_factor^k), scripts (lr/6, lr/3, lr, lr/2 of the paper's
+  // scripts, fastai/fastai courses/dl2/imdb_scripts/finetune_lm.py) or none.
+  Discriminative discriminative = Discriminative::kFactor;
   double lr_factor = 2.6;       // paper section 3.2
   int frozen_epochs = 1;        // first train only embedding + decoder (fastai); 0 = off
   double frozen_lr = 2e-2;      // peak lr of the frozen epochs
@@ -160,19 +174,22 @@ struct ClassifierConfig {
   double head_dropout = 0.1;    // dropout before the head's last linear layer (fastai ps)
   int batch_size = 64;
   int bptt = 72;                // BPT3C chunk length
-  int max_len = 1440;           // BPT3C: gradients and pooling cover the last max_len tokens
-  // Gradual unfreezing, one entry per phase (comma-separated, same length): how many layer
-  // groups from the top are trainable ("all" = every group), epochs, and the top group's peak lr.
-  // Lower groups get lr / lr_factor^k. Defaults: fastbook chapter 10.
-  std::string phase_groups = "1,2,3,all";
-  std::string phase_epochs = "1,1,1,2";
-  std::string phase_lrs = "2e-2,1e-2,5e-3,1e-3";
+  // BPT3C: gradients and pooling cover the last max_len tokens. At least 2 * bptt - 1, so that
+  // every document's last token lies in that window (TextClassifier, model/classifier.cc).
+  int max_len = 1440;
+  // Gradual unfreezing, one item per phase (the three lists have the same length): how many
+  // layer groups from the top are trainable, epochs, and the top group's peak lr. Lower groups
+  // get lr / lr_factor^k. Defaults: fastbook chapter 10. ParsePhases() pairs them up.
+  std::vector<GroupCount> phase_groups = {1, 2, 3, GroupCount::kAll};
+  std::vector<int> phase_epochs = {1, 1, 1, 2};
+  std::vector<double> phase_lrs = {2e-2, 1e-2, 5e-3, 1e-3};
   double lr_factor = 2.6;
   ScheduleConfig schedule;      // applied within each phase
   OptimizerConfig optimizer;
   double ar_alpha = 2.0;
   double tar_beta = 1.0;
-  std::string select_metric = "accuracy";  // best checkpoint by: accuracy, macro_f1 or loss
+  SelectMetric select_metric = SelectMetric::kAccuracy;  // best checkpoint by: accuracy,
+                                                         // macro_f1 or loss
   // Small labelled sets: an epoch repeats the (reshuffled) data until it has at least this
   // many steps, so 100 labels still get enough updates for the schedule to mean something.
   int64_t min_steps_per_epoch = 0;
@@ -191,25 +208,26 @@ struct ClassifierConfig {
 struct ActiveConfig {
   std::string pool;                  // ulmfit label: unlabelled texts, one per line (or a
                                      // labelled file read like task.train, labels ignored)
-  std::string strategy = "diverse";  // least_confidence, margin, entropy, random or diverse
+  Strategy strategy = Strategy::kDiverse;  // least_confidence, margin, entropy, random, diverse
   int query_size = 20;               // texts chosen per round
   int retrain_every = 20;            // ulmfit label: retrain the classifier after N new labels
-  std::string labels;                // ulmfit label: comma-separated label names; empty = the
-                                     // labels already in task.train
+  std::vector<std::string> labels;   // ulmfit label: the label names (keys 1-9 pick them);
+                                     // empty = the labels already in task.train
   int candidates_per_query = 10;     // diverse: cluster the query_size * N most uncertain texts
   // Simulation (ulmfit active-learn): task.train is the pool, its labels hidden until queried.
   int seed_examples = 50;            // labelled at random before the first round
   int rounds = 10;                   // query rounds after the seed set
-  std::string strategies = "random,least_confidence,margin,entropy,diverse";
-  std::string seeds = "1,2,3";       // one simulation per seed and strategy
+  std::vector<Strategy> strategies = {Strategy::kRandom, Strategy::kLeastConfidence,
+                                      Strategy::kMargin, Strategy::kEntropy, Strategy::kDiverse};
+  std::vector<uint64_t> seeds = {1, 2, 3};  // one simulation per seed and strategy
   int64_t max_pool = 0;              // a seeded sample of the pool; 0 = all of task.train
   int64_t max_test_examples = 0;     // test each round on a seeded sample; 0 = as task.test
                                      // (task.max_test_examples)
 };
 
 struct Config {
-  std::string preset = "fastai";  // "fastai" or "paper": which defaults apply
-  std::string source_path;        // the YAML file this came from (not a key)
+  Preset preset = Preset::kFastai;  // which defaults apply (config/presets.h)
+  std::string source_path;          // the YAML file this came from (not a key)
   // Where each key was set, "section.key" -> "file:line:col" or "--set section.key=value"
   // (not a key): filled by the loader so ValidateConfig() can point at the offending line.
   std::map<std::string, std::string> key_locations;

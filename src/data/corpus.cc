@@ -77,12 +77,8 @@ int64_t FindInvalidUtf8(std::string_view text) {
 }
 
 absl::StatusOr<std::vector<std::string>> ReadDocuments(const std::string& path,
-                                                       const std::string& format,
+                                                       CorpusFormat format,
                                                        int64_t max_documents) {
-  if (format != "auto" && format != "lines" && format != "files") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("data format must be \"auto\", \"lines\" or \"files\", got \"", format, "\""));
-  }
   std::error_code error;
   fs::file_status status = fs::status(path, error);
   if (path.empty() || !fs::exists(status)) {
@@ -91,7 +87,8 @@ absl::StatusOr<std::vector<std::string>> ReadDocuments(const std::string& path,
                      ": no such file or folder (check the data path in your config)"));
   }
   const bool is_dir = fs::is_directory(status);
-  const bool one_per_file = format == "files" || (format == "auto" && is_dir);
+  const bool one_per_file =
+      format == CorpusFormat::kFiles || (format == CorpusFormat::kAuto && is_dir);
 
   std::vector<std::string> files;
   if (is_dir) {

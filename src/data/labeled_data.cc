@@ -183,20 +183,16 @@ class TableReader {
   TableReader(std::string path, const TaskDataConfig& config, bool csv, LabeledData* data)
       : path_(std::move(path)), config_(config), csv_(csv), data_(data) {
     label_ = ParseColumn(config.label_column, "task.label_column");
-    for (std::string_view spec : Split(config.text_columns, ',')) {
+    for (const std::string& spec : config.text_columns) {
       texts_.push_back(ParseColumn(spec, "task.text_columns"));
     }
   }
 
   absl::Status Read() {
-    if (config_.header != "auto" && config_.header != "yes" && config_.header != "no") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "task.header must be \"auto\", \"yes\" or \"no\", got \"", config_.header, "\""));
-    }
     for (const Column* column : Columns()) {
       if (column->index < 0 && column->name.empty()) {
         return absl::InvalidArgumentError(absl::StrCat(
-            column->key, " has an empty column; give names or 0-based indices, comma-separated"));
+            column->key, " has an empty column; give column names or 0-based indices"));
       }
     }
     RecordFn fn = [this](std::vector<std::string>& fields, int64_t line) {
@@ -215,8 +211,8 @@ class TableReader {
   absl::Status OnRecord(std::vector<std::string>& fields, int64_t line) {
     if (!resolved_) {
       resolved_ = true;
-      bool is_header = config_.header == "yes";
-      if (config_.header == "auto") {
+      bool is_header = config_.header == HeaderMode::kYes;
+      if (config_.header == HeaderMode::kAuto) {
         for (const Column* column : Columns()) {
           if (!column->name.empty() && HasField(fields, column->name)) is_header = true;
         }
@@ -268,7 +264,7 @@ class TableReader {
                               const std::vector<std::string>& first_row) {
     for (Column* column : Columns()) {
       if (!column->name.empty()) {
-        if (header == nullptr && config_.header == "no") {
+        if (header == nullptr && config_.header == HeaderMode::kNo) {
           return absl::InvalidArgumentError(
               absl::StrCat(path_, ": ", column->key, " names a column ('", column->name,
                            "') but task.header is \"no\"; give a 0-based index instead"));
@@ -372,11 +368,7 @@ LabeledData Take(LabeledData* data, const std::vector<int64_t>& indices) {
 }  // namespace
 
 absl::StatusOr<LabeledData> ReadLabeledData(const std::string& path, const TaskDataConfig& config) {
-  const std::string& format = config.format;
-  if (format != "auto" && format != "tsv" && format != "csv" && format != "folders") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "task.format must be \"auto\", \"tsv\", \"csv\" or \"folders\", got \"", format, "\""));
-  }
+  const TaskFormat format = config.format;
   std::error_code error;
   fs::file_status status = fs::status(path, error);
   if (path.empty() || !fs::exists(status)) {
@@ -385,12 +377,12 @@ absl::StatusOr<LabeledData> ReadLabeledData(const std::string& path, const TaskD
                      ": no such file or folder (check the task data paths in your config)"));
   }
   const bool is_dir = fs::is_directory(status);
-  if (is_dir && format != "auto" && format != "folders") {
+  if (is_dir && format != TaskFormat::kAuto && format != TaskFormat::kFolders) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": is a folder but task.format is \"", format,
+        absl::StrCat(path, ": is a folder but task.format is \"", EnumName(format),
                      "\"; use \"folders\" (or \"auto\") for one subfolder per class"));
   }
-  if (!is_dir && format == "folders") {
+  if (!is_dir && format == TaskFormat::kFolders) {
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": task.format is \"folders\" but this is a file; use \"tsv\", \"csv\" or \"auto\""));
   }
@@ -402,7 +394,7 @@ absl::StatusOr<LabeledData> ReadLabeledData(const std::string& path, const TaskD
   } else {
     const bool csv_name =
         absl::EndsWithIgnoreCase(path, ".csv") || absl::EndsWithIgnoreCase(path, ".csv.gz");
-    const bool csv = format == "csv" || (format == "auto" && csv_name);
+    const bool csv = format == TaskFormat::kCsv || (format == TaskFormat::kAuto && csv_name);
     TableReader reader(path, config, csv, &data);
     RETURN_IF_ERROR(reader.Read());
   }

@@ -35,7 +35,8 @@ absl::StatusOr<TaskData> LoadTaskData(const TaskDataConfig& task, uint64_t seed,
     if (task.max_test_examples > 0) SampleExamples(&data.test, task.max_test_examples, seed);
   }
   if (with_unlabeled && !task.unlabeled.empty()) {
-    ASSIGN_OR_RETURN(data.unlabeled, ReadDocuments(task.unlabeled, "auto", task.max_unlabeled));
+    ASSIGN_OR_RETURN(data.unlabeled,
+                     ReadDocuments(task.unlabeled, CorpusFormat::kAuto, task.max_unlabeled));
   }
   LogInfo(fmt::format("task: {} training, {} validation, {} test examples, {} unlabelled texts",
                       data.train.texts.size(), data.valid.texts.size(), data.test.texts.size(),

@@ -255,7 +255,7 @@ absl::StatusOr<Tokenizer> TrainTokenizerCached(const std::vector<std::string>& r
     hasher.UpdateU64(rules.rules);
     hasher.UpdateU64(rules.lowercase);
     hasher.UpdateU64(static_cast<uint64_t>(config.vocab_size));
-    hasher.UpdateString(config.model_type);
+    hasher.UpdateString(EnumName(config.model_type));  // the name, as before the enum
     hasher.UpdateString(absl::StrFormat("%.17g", config.character_coverage));
     hasher.UpdateU64(static_cast<uint64_t>(config.max_training_sentences));
     hasher.UpdateU64(seed);

@@ -207,10 +207,6 @@ absl::StatusOr<Tokenizer> Tokenizer::Train(const std::vector<std::string>& proce
     return absl::InvalidArgumentError(absl::StrCat("text.vocab_size must be larger than ",
                                                    kNumSpecialTokens, ", got ", config.vocab_size));
   }
-  if (config.model_type != "unigram" && config.model_type != "bpe") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "text.model_type must be \"unigram\" or \"bpe\", got \"", config.model_type, "\""));
-  }
   // Before training, so that a bad path fails in seconds rather than after the training.
   const fs::path parent = fs::path(model_path).parent_path();
   if (!parent.empty()) {
@@ -237,7 +233,8 @@ absl::StatusOr<Tokenizer> Tokenizer::Train(const std::vector<std::string>& proce
   }
   const int threads = std::max(1u, std::thread::hardware_concurrency());
   const std::string args = absl::StrCat(
-      "--model_prefix= --vocab_size=", config.vocab_size, " --model_type=", config.model_type,
+      "--model_prefix= --vocab_size=", config.vocab_size,
+      " --model_type=", EnumName(config.model_type),
       " --character_coverage=", absl::StrFormat("%.17g", config.character_coverage),
       // Tiny corpora get a smaller vocabulary instead of an error.
       " --hard_vocab_limit=false",

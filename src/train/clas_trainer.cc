@@ -23,9 +23,9 @@ namespace fs = std::filesystem;
 namespace {
 
 // Higher is better for every selectable metric (loss is negated).
-double SelectionScore(const ClassificationMetrics& m, const std::string& metric) {
-  if (metric == "loss") return -m.loss;
-  if (metric == "macro_f1") return m.macro_f1;
+double SelectionScore(const ClassificationMetrics& m, SelectMetric metric) {
+  if (metric == SelectMetric::kLoss) return -m.loss;
+  if (metric == SelectMetric::kMacroF1) return m.macro_f1;
   return m.accuracy;
 }
 
@@ -197,7 +197,7 @@ absl::Status ClasLoop::FinishEpoch(const EpochPlan& plan, StageResult* result) {
     RETURN_IF_ERROR(WriteFileAtomic(
         (dir / "best.json").string(),
         fmt::format("{{\"epoch\": {}, \"metric\": \"{}\", \"score\": {:.17g}}}\n", epoch,
-                    job_.valid != nullptr ? clas.select_metric : "last_epoch",
+                    job_.valid != nullptr ? std::string(EnumName(clas.select_metric)) : "last_epoch",
                     state_.best_score)));
   }
   // The epoch is done: the checkpoint points at the start of the next one.

@@ -224,7 +224,8 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
   const bool has_valid = job.valid != nullptr;
   LogInfo(fmt::format("classify: {} epoch {}{}; model exported to {}",
                       has_valid ? "best" : "last", result.best_epoch,
-                      has_valid ? " by " + clas.select_metric : "", model_dir.string()));
+                      has_valid ? " by " + std::string(EnumName(clas.select_metric)) : "",
+                      model_dir.string()));
   if (!data.task.test.texts.empty()) {
     ASSIGN_OR_RETURN(result.test,
                      ScoreTestSet(config, data.task, data.labels, model_dir, device));

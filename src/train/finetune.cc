@@ -24,14 +24,14 @@
 namespace ulmfit {
 namespace fs = std::filesystem;
 
-std::vector<double> LmGroupLrMultipliers(const std::string& discriminative, double lr_factor,
+std::vector<double> LmGroupLrMultipliers(Discriminative discriminative, double lr_factor,
                                          int num_layers) {
   // Groups: rnn0 .. rnn{n-1}, then embedding + decoder (the top, at the full lr).
   const int groups = num_layers + 1;
   std::vector<double> mult(groups, 1.0);
-  if (discriminative == "factor") {
+  if (discriminative == Discriminative::kFactor) {
     mult = DiscriminativeMultipliers(groups, lr_factor);
-  } else if (discriminative == "scripts" && num_layers == 3) {
+  } else if (discriminative == Discriminative::kScripts && num_layers == 3) {
     mult = {1.0 / 6, 1.0 / 3, 1.0, 1.0 / 2};  // fastai's imdb_scripts/finetune_lm.py
   }
   return mult;

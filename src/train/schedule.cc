@@ -30,11 +30,11 @@ LrSchedule::LrSchedule(const ScheduleConfig& config, double lr_max, double defau
       total_steps_(std::max<int64_t>(total_steps, 1)) {}
 
 ScheduleValue LrSchedule::At(int64_t step) const {
-  if (config_.kind == "stlr") {
+  if (config_.kind == ScheduleKind::kStlr) {
     return {lr_max_ * StlrFactor(step, total_steps_, config_.cut_frac, config_.ratio),
             default_beta1_};
   }
-  if (config_.kind == "one_cycle") {
+  if (config_.kind == ScheduleKind::kOneCycle) {
     // fastai v2 fit_one_cycle: position in [0, 1) over the whole run, split at pct_start.
     const double pos = std::min(1.0, static_cast<double>(step) / total_steps_);
     const double lr_start = lr_max_ / config_.div;

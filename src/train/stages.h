@@ -43,9 +43,9 @@ absl::Status CheckSameDirection(const Config& other, const Config& config,
 absl::StatusOr<ModelConfig> PretrainedModelConfig(const Config& config);
 
 // Learning-rate multipliers of the LM's layer groups [rnn0, ..., rnn{n-1}, embedding+decoder]
-// for finetune.discriminative: "factor" (1/lr_factor^k below the top), "scripts" (the paper
-// scripts' 1/6, 1/3, 1, 1/2 for 3 layers) or "none".
-std::vector<double> LmGroupLrMultipliers(const std::string& discriminative, double lr_factor,
+// for finetune.discriminative: kFactor (1/lr_factor^k below the top), kScripts (the paper
+// scripts' 1/6, 1/3, 1, 1/2 for 3 layers) or kNone.
+std::vector<double> LmGroupLrMultipliers(Discriminative discriminative, double lr_factor,
                                          int num_layers);
 
 // Copies a pretrained LM into `target`, whose tokenizer may differ: rows of pieces both
