@@ -3,7 +3,7 @@
 # classifier.precise_bn_docs existed: sets each saved model's head BatchNorm statistics the way
 # stage 3 now does (bench/precise_bn.cc, the same seeded sample of training documents), evaluates it
 # again on the same test split and writes the rows to a new results directory. Training is the
-# same with or without precise BN (tests/pipeline_test.cc checks the weights are identical), so
+# same with or without precise BN (tests/end_to_end/pipeline_test.cc checks the weights are identical), so
 # these are the numbers the driver gives today, without training again.
 #
 # Usage: bench/rescore_precise_bn.sh RESULTS_DIR OUT_DIR WORK_DIR [WORK_DIR ...]

@@ -7,7 +7,7 @@ The model is what fastai's AWD_LSTM + LinearDecoder compute with every dropout a
 embedding (padding_idx = pad), n separate 1-layer torch.nn.LSTMs (emb -> hid -> ... -> emb) and a
 decoder tied to the embedding. Tensors are time-major, (seq, batch, ...), as in the C++ model.
 
-Format (plain text, read by tests/awd_lstm_test.cc without Python): for each tensor two lines,
+Format (plain text, read by tests/model/awd_lstm_test.cc without Python): for each tensor two lines,
   <name> <dtype: f|i> <ndim> <d0> <d1> ...
   <values, row-major, space separated>
 Parameter tensors and gradients use the C++ checkpoint names (encoder.emb.weight,

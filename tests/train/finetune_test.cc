@@ -9,6 +9,8 @@
 #include "train/checkpoint.h"
 #include "train/stages.h"
 
+#include "test_util.h"
+
 namespace ulmfit {
 namespace {
 namespace fs = std::filesystem;
@@ -38,9 +40,7 @@ absl::StatusOr<Tokenizer> TrainOn(const std::vector<std::string>& words, const f
 }
 
 TEST(FinetuneTest, NewPiecesGetTheMeanEmbeddingAndMeanDecoderBias) {
-  const fs::path dir = fs::temp_directory_path() / ("ulmfit_match_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = ulmfit_test::TempDir("match");
   auto old_tok = TrainOn({"alpha", "beta", "gamma", "delta", "shared", "common"}, dir / "a.model");
   auto new_tok = TrainOn({"shared", "common", "omega", "sigma", "kappa", "zeta"}, dir / "b.model");
   ASSERT_TRUE(old_tok.ok() && new_tok.ok());

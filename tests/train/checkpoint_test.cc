@@ -6,17 +6,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_util.h"
+
 namespace ulmfit {
 namespace {
 namespace fs = std::filesystem;
 
-fs::path TempDir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("ulmfit_ckpt_" + name + "_" +
-                                              std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path TempDir(const std::string& name) { return ulmfit_test::TempDir("ckpt_" + name); }
 
 TEST(CheckpointTest, RoundTripRestoresWeightsOptimizerRngAndState) {
   const fs::path dir = TempDir("roundtrip");
