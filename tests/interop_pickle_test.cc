@@ -169,6 +169,22 @@ TEST(PickleTest, MalformedStreamsAreOneLineErrors) {
   ExpectError("", "the data ends before the pickle's STOP");
 }
 
+TEST(PickleTest, LimitsBoundWhatAPickleCanClaim) {
+  TensorRef ref;
+  ref.storage_key = "0";
+  ref.storage_numel = 1;
+  ref.size.assign(65, 1);
+  ref.stride.assign(65, 1);
+  ExpectError(Pickle(PickleValue::Tensor(ref)).value(), "describes a tensor of 65 dimensions");
+  ref.size.assign(2, 3);  // 9 elements from a storage of 1
+  ref.stride.assign(2, 0);
+  ExpectError(Pickle(PickleValue::Tensor(ref)).value(), "describes a tensor outside its storage");
+  // NONE, POP over and over: a small stack, but more values than any real file builds.
+  std::string many = B("\x80\x02");
+  for (int i = 0; i <= (1 << 24); ++i) many += "N0";
+  ExpectError(many + "N.", "builds more than 2^24 values");
+}
+
 TEST(PickleTest, IntegersAndMemoSharing) {
   // BININT -2, LONG1 of 2 bytes 0xff7f = -129, then a list put in the memo, fetched back and
   // appended to: the change shows in the first reference as in Python.

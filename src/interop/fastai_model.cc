@@ -34,7 +34,7 @@ class StateIndex {
 
   absl::Status Missing(const std::string& key) const {
     std::vector<std::string> first;
-    for (size_t i = 0; i < state_.size() && i < 5; ++i) first.push_back("'" + state_[i].first + "'");
+    for (size_t i = 0; i < state_.size() && i < 5; ++i) first.push_back(Quoted(state_[i].first));
     if (state_.size() > 5) first.push_back("...");
     return absl::InvalidArgumentError(absl::StrCat(
         name_, ": no '", key, "'; not a fastai AWD-LSTM language model (found keys: ",
@@ -54,12 +54,12 @@ class StateIndex {
       if (!ok) {
         std::vector<std::string> dims;
         for (int64_t d : shape) dims.push_back(d < 0 ? "*" : std::to_string(d));
-        return absl::InvalidArgumentError(absl::StrCat(name_, ": '", key, "' has shape ",
+        return absl::InvalidArgumentError(absl::StrCat(name_, ": ", Quoted(key), " has shape ",
                                                        ShapeText(t.sizes()), "; expected [",
                                                        absl::StrJoin(dims, ", "), "]"));
       }
       if (!t.is_floating_point()) {
-        return absl::InvalidArgumentError(absl::StrCat(name_, ": '", key, "' holds ",
+        return absl::InvalidArgumentError(absl::StrCat(name_, ": ", Quoted(key), " holds ",
                                                        c10::toString(t.scalar_type()),
                                                        " values, not floating-point weights"));
       }
@@ -131,7 +131,7 @@ absl::StatusOr<ImportedLanguageModel> ImportFastaiLanguageModel(const NamedTenso
   if (!found) return index.Missing("0.encoder.weight");
   for (const auto& [key, tensor] : state) {
     if (absl::StartsWith(key, p + "rnns.") && absl::StrContains(key, "_reverse")) {
-      return index.Error(absl::StrCat("'", key, "' belongs to a bidirectional AWD-LSTM, which ulmfit does not build"));
+      return index.Error(absl::StrCat(Quoted(key), " belongs to a bidirectional AWD-LSTM, which ulmfit does not build"));
     }
   }
   std::vector<std::string> emb_keys;

@@ -60,6 +60,10 @@ std::string OpName(uint8_t op) {
 }
 
 constexpr const char kOrderedDict[] = "collections.OrderedDict";
+// Bounds the memory a crafted pickle can claim (~100 bytes a value) far above real files: a
+// 60000-token vocab pushes 60000 values, a state dict about 20 per tensor.
+constexpr size_t kMaxValues = size_t{1} << 24;
+constexpr size_t kMaxDims = 64;  // libtorch's kernels take at most 25; no weight has more than 4
 constexpr const char kRebuildTensorV2[] = "torch._utils._rebuild_tensor_v2";
 constexpr const char kRebuildTensor[] = "torch._utils._rebuild_tensor";  // torch < 0.4
 constexpr const char kRebuildParameter[] = "torch._utils._rebuild_parameter";
@@ -120,6 +124,9 @@ class Unpickler {
       op_ = static_cast<uint8_t>(in_[pos_++]);
       if (op_ == STOP) break;
       RETURN_IF_ERROR(Step());
+      if (pushes_ > kMaxValues) {
+        return Error("the pickle builds more than 2^24 values; not a weights or vocab file");
+      }
     }
     ASSIGN_OR_RETURN(PickleValue value, Pop());
     return Unpickled{std::move(value), pos_, std::move(storages_)};
@@ -184,7 +191,10 @@ class Unpickler {
     marks_.pop_back();
     return items;
   }
-  void Push(PickleValue v) { stack_.push_back(std::move(v)); }
+  void Push(PickleValue v) {
+    stack_.push_back(std::move(v));
+    ++pushes_;
+  }
 
   absl::Status AddItems(Items items);
   absl::Status SetItems(Items pairs);
@@ -203,6 +213,7 @@ class Unpickler {
   uint8_t op_ = 0;
   std::vector<PickleValue> stack_;
   std::vector<size_t> marks_;
+  size_t pushes_ = 0;
   absl::flat_hash_map<uint64_t, PickleValue> memo_;
   std::vector<StorageInfo> storages_;
   absl::flat_hash_map<std::string, size_t> storage_index_;
@@ -416,8 +427,8 @@ absl::Status Unpickler::DoGlobal(const std::string& module, const std::string& n
     return absl::OkStatus();
   }
   return absl::PermissionDeniedError(absl::StrCat(
-      options_.where, ": byte ", options_.base_offset + op_pos_, ": the pickle names global '",
-      qualified, "', which a weights file may not use; only tensors and dictionaries are read"));
+      options_.where, ": byte ", options_.base_offset + op_pos_, ": the pickle names global ",
+      Quoted(qualified), ", which a weights file may not use; only tensors and dictionaries are read"));
 }
 
 absl::Status Unpickler::DoReduce() {
@@ -443,7 +454,7 @@ absl::Status Unpickler::DoReduce() {
     Push(args.items()[0]);  // nn.Parameter(data): the data is what a state dict needs
     return absl::OkStatus();
   }
-  const std::string what = name.empty() ? PickleValue::KindName(callable.kind()) : "'" + name + "'";
+  const std::string what = name.empty() ? PickleValue::KindName(callable.kind()) : Quoted(name);
   return OpError(absl::StrCat("calls ", what, " with ", args.items().size(),
                               " arguments, which a weights file may not do"));
 }
@@ -460,7 +471,7 @@ absl::Status Unpickler::DoNewObj() {
     return absl::OkStatus();
   }
   const std::string what =
-      cls.is(Kind::kGlobal) ? "'" + cls.AsString() + "'" : PickleValue::KindName(cls.kind());
+      cls.is(Kind::kGlobal) ? Quoted(cls.AsString()) : PickleValue::KindName(cls.kind());
   return OpError(absl::StrCat("creates ", what, ", which a weights file may not do"));
 }
 
@@ -519,8 +530,8 @@ absl::Status Unpickler::DoPersistentId() {
     storages_.push_back({ref.storage_key, ref.dtype, ref.storage_numel, (*f)[3].AsString()});
   } else if (storages_[it->second].dtype != ref.dtype ||
              storages_[it->second].numel != ref.storage_numel) {
-    return OpError(absl::StrCat("names storage '", ref.storage_key,
-                                "' again with another type or size"));
+    return OpError(absl::StrCat("names storage ", Quoted(ref.storage_key),
+                                " again with another type or size"));
   }
   Push(PickleValue::Storage(std::move(ref)));
   return absl::OkStatus();
@@ -540,6 +551,10 @@ absl::StatusOr<PickleValue> Unpickler::RebuildTensor(const Items& args) {
       !args[1].is(Kind::kInt) || !is_int_tuple(args[2]) || !is_int_tuple(args[3]) ||
       args[2].items().size() != args[3].items().size()) {
     return OpError("expects _rebuild_tensor_v2(storage, offset, size, stride, ...)");
+  }
+  if (args[2].items().size() > kMaxDims) {
+    return OpError(absl::StrCat("describes a tensor of ", args[2].items().size(),
+                                " dimensions; at most ", kMaxDims, " are read"));
   }
   const TensorRef& storage = args[0].tensor();
   const int64_t available = storage.size[0];  // elements from the storage (view) start

@@ -130,6 +130,9 @@ absl::StatusOr<Unpickled> Unpickle(std::string_view bytes, const UnpickleOptions
 // persistent-id storage located on "cpu". Bytes, globals and opaque values cannot be written.
 absl::StatusOr<std::string> Pickle(const PickleValue& value);
 
+// Text from a file in quotes for a one-line message: control bytes as \xNN, cut at 100 bytes.
+std::string Quoted(const std::string& text);
+
 // torch.<name> for a storage dtype ("FloatStorage"), or "" for a dtype torch.save never writes.
 std::string StorageClassName(c10::ScalarType dtype);
 

@@ -1,7 +1,23 @@
 // PickleValue (interop/pickle.h): a small shared value type for what pickles hold.
 #include "interop/pickle.h"
 
+#include "absl/strings/str_format.h"
+
 namespace ulmfit {
+
+std::string Quoted(const std::string& text) {
+  constexpr size_t kMax = 100;
+  std::string out = "'";
+  for (size_t i = 0; i < text.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      absl::StrAppendFormat(&out, "\\x%02x", c);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out + (text.size() > kMax ? "...'" : "'");
+}
 
 struct PickleValue::ItemsNode {
   Items items;

@@ -40,7 +40,7 @@ absl::StatusOr<torch::Tensor> StorageTensor(const StorageInfo& s, std::string_vi
   const int64_t element_size = c10::elementSize(s.dtype);
   if (static_cast<uint64_t>(s.numel) > bytes.size() / element_size ||
       bytes.size() != static_cast<uint64_t>(s.numel) * element_size) {
-    return Invalid(where, absl::StrCat("storage '", s.key, "' has ", bytes.size(),
+    return Invalid(where, absl::StrCat("storage ", Quoted(s.key), " has ", bytes.size(),
                                        " bytes; the pickle says ", s.numel, " elements of ",
                                        element_size, " bytes"));
   }
@@ -120,8 +120,8 @@ absl::Status ReadLegacy(std::string_view bytes, TorchFile& file) {
                                                 : "";
     auto it = named.find(k);
     if (it == named.end() || file.storages.contains(k)) {
-      return Invalid(name, absl::StrCat("byte ", keys_at, ": the storage key list names '", k,
-                                        "', which the object does not use (or names it twice)"));
+      return Invalid(name, absl::StrCat("byte ", keys_at, ": the storage key list names ", Quoted(k),
+                                        ", which the object does not use (or names it twice)"));
     }
     if (bytes.size() - at < 8) {
       return Invalid(name, absl::StrCat("byte ", at, ": the file ends before storage '", k, "'"));
@@ -141,7 +141,7 @@ absl::Status ReadLegacy(std::string_view bytes, TorchFile& file) {
   }
   for (const auto& s : object.storages) {
     if (!file.storages.contains(s.key)) {
-      return Invalid(name, absl::StrCat("no data for storage '", s.key, "'"));
+      return Invalid(name, absl::StrCat("no data for storage ", Quoted(s.key)));
     }
   }
   return absl::OkStatus();
@@ -161,7 +161,7 @@ absl::Status ReadZip(std::string_view bytes, TorchFile& file) {
   const std::string prefix = pickle->name.substr(0, pickle->name.find('/') + 1);
   if (auto it = by_name.find(prefix + "byteorder"); it != by_name.end()) {
     ASSIGN_OR_RETURN(std::string_view order, ZipEntryData(bytes, *it->second, name));
-    if (order != "little") return Invalid(name, absl::StrCat("saved with byte order '", std::string(order), "'; only 'little' is read"));
+    if (order != "little") return Invalid(name, absl::StrCat("saved with byte order ", Quoted(std::string(order)), "; only 'little' is read"));
   }
   ASSIGN_OR_RETURN(std::string_view pkl, ZipEntryData(bytes, *pickle, name));
   ASSIGN_OR_RETURN(Unpickled object, UnpickleObject(pkl, {name, pickle->data_offset, false}));
@@ -169,8 +169,8 @@ absl::Status ReadZip(std::string_view bytes, TorchFile& file) {
   for (const auto& s : object.storages) {
     auto it = by_name.find(prefix + "data/" + s.key);
     if (it == by_name.end()) {
-      return Invalid(name, absl::StrCat("the archive has no entry '", prefix, "data/", s.key,
-                                        "' for a storage that data.pkl names"));
+      return Invalid(name, absl::StrCat("the archive has no entry ", Quoted(prefix + "data/" + s.key),
+                                        " for a storage that data.pkl names"));
     }
     ASSIGN_OR_RETURN(std::string_view data, ZipEntryData(bytes, *it->second, name));
     ASSIGN_OR_RETURN(file.storages[s.key], StorageTensor(s, data, name));
@@ -189,7 +189,7 @@ std::string FirstLine(const char* what) {
 absl::StatusOr<torch::Tensor> TorchFile::Materialize(const TensorRef& ref) const {
   auto it = storages.find(ref.storage_key);
   if (it == storages.end()) {
-    return Invalid(name, absl::StrCat("no storage '", ref.storage_key, "'"));
+    return Invalid(name, absl::StrCat("no storage ", Quoted(ref.storage_key)));
   }
   // The unpickler checked that every element lies inside the storage.
   try {
@@ -240,7 +240,7 @@ absl::StatusOr<NamedTensors> StateDictOf(const TorchFile& file) {
   NamedTensors out;
   for (const auto& [key, value] : sd->dict().entries) {
     if (!value.is(Kind::kTensor)) {
-      return Invalid(file.name, absl::StrCat("'", key, "' is ", PickleValue::KindName(value.kind()),
+      return Invalid(file.name, absl::StrCat(Quoted(key), " is ", PickleValue::KindName(value.kind()),
                                              ", not a tensor; not a state dict"));
     }
     ASSIGN_OR_RETURN(torch::Tensor t, file.Materialize(value.tensor()));
@@ -260,7 +260,7 @@ absl::StatusOr<std::string> SerializeStateDict(const NamedTensors& tensors,
   std::vector<torch::Tensor> storages;  // contiguous CPU copies (or the tensors themselves)
   for (const auto& [key, tensor] : tensors) {
     if (StorageClassName(tensor.scalar_type()).empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("'", key, "' has type ", c10::toString(tensor.scalar_type()),
+      return absl::InvalidArgumentError(absl::StrCat(Quoted(key), " has type ", c10::toString(tensor.scalar_type()),
                                                      ", which torch.save files do not hold"));
     }
     torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "interop/pickle.h"  // Quoted
 
 namespace ulmfit {
 namespace {
@@ -116,7 +117,7 @@ absl::StatusOr<std::vector<ZipEntry>> ReadZipDirectory(std::string_view z, const
     if (!ApplyZip64Extra(z.substr(at + kCentralHeaderSize + name_len, extra_len), e.size, csize, offset)) {
       return absl::InvalidArgumentError(bad + " has a damaged ZIP64 extra field");
     }
-    const std::string named = absl::StrCat(where, ": zip entry '", e.name, "'");
+    const std::string named = absl::StrCat(where, ": zip entry ", Quoted(e.name));
     if (Le(z, at + 8, 2) & 1) return absl::InvalidArgumentError(named + " is encrypted");
     if (const uint64_t method = Le(z, at + 10, 2); method != 0 || csize != e.size) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -142,7 +143,7 @@ absl::StatusOr<std::string_view> ZipEntryData(std::string_view archive, const Zi
   std::string_view data = archive.substr(entry.data_offset, entry.size);
   if (Crc32(data) != entry.crc32) {
     return absl::InvalidArgumentError(
-        absl::StrCat(where, ": zip entry '", entry.name, "' is damaged (CRC-32 mismatch)"));
+        absl::StrCat(where, ": zip entry ", Quoted(entry.name), " is damaged (CRC-32 mismatch)"));
   }
   return data;
 }
