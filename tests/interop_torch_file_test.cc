@@ -187,6 +187,10 @@ TEST(TorchFileTest, EveryTruncationIsAOneLineError) {
 }
 
 TEST(TorchFileTest, RefusesWrongMagicAndMissingEntries) {
+  ExpectOneLineError(ReadTorchFile("/nonexistent/x.pth").status(), "/nonexistent/x.pth",
+                     "cannot read file");
+  ExpectOneLineError(ReadTorchFile(std::string(ULMFIT_SOURCE_DIR) + "/tests").status(),
+                     std::string(ULMFIT_SOURCE_DIR) + "/tests");
   ExpectOneLineError(ParseStateDict("hello world", "m.pth"), "m.pth",
                      "not a torch.save file (neither a zip archive nor the legacy format's magic "
                      "number; it starts with 68 65 6c 6c)");
