@@ -4,8 +4,9 @@ outputs PyTorch computes from them, read by tests/interop_*_test.cc without Pyth
 
 Regenerate with Debian's python3-torch (1.13), no fastai needed:
     /usr/bin/python3 scripts/make_fastai_fixtures.py
-The values are seeded, so a rerun with the same torch writes the same numbers (the zip files may
-differ in their timestamps only).
+The values are seeded: a rerun with the same torch writes identical files, except that the
+legacy-format files name their storages by memory address (torch/serialization.py _legacy_save),
+so those keys change.
 
 The modules below copy the structure of fastai's AWD_LSTM + LinearDecoder
 (fastai/text/models/awdlstm.py; v1 fastai/text/models/awd_lstm.py) so that state_dict() yields
