@@ -30,6 +30,7 @@
 
 #include "config/config_loader.h"
 #include "data/labeled_data.h"
+#include "text/tokenizer_file.h"
 #include "train/stages.h"
 #include "util/files.h"
 #include "util/svg_chart.h"
@@ -117,7 +118,7 @@ int Prepare(const std::map<std::string, std::string>& flags,
                                          ? config->run.output_dir
                                          : config->finetune.pretrained;
   const std::string tokenizer = config->text.spm_model.empty()
-                                    ? (fs::path(pretrained_dir) / "tokenizer" / "spm.model").string()
+                                    ? TokenizerFileIn((fs::path(pretrained_dir) / "tokenizer").string())
                                     : config->text.spm_model;
   // The classifier's phases, for the ablations that train all groups at once or only the top.
   const absl::StatusOr<std::vector<UnfreezePhase>> phases = ParsePhases(config->classifier);

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes tests/fixtures/fastai/: tiny fastai-style AWD-LSTM weight files, vocab pickles and the
-outputs PyTorch computes from them, read by tests/interop_*_test.cc without Python.
+outputs PyTorch computes from them, read by tests/interop/*_test.cc without Python.
 
 Regenerate with Debian's python3-torch (1.13), no fastai needed:
     /usr/bin/python3 scripts/make_fastai_fixtures.py
@@ -32,7 +32,7 @@ Files:
                         (seq_len x V, row-major) and each layer's final h and c
   tensors_zip.pth, tensors_legacy.pth
                         a plain dict of assorted tensors (dtypes, views, a Parameter, a 0-d and an
-                        empty tensor) whose values tests/interop_torch_file_test.cc recomputes
+                        empty tensor) whose values tests/interop/torch_file_test.cc recomputes
   itos_p2.pkl, itos_p4.pkl
                         the 50-token vocab (fastai v2 special tokens first) as pickle.dump(list)
                         with protocols 2 and 4 (FRAME, SHORT_BINUNICODE, MEMOIZE)

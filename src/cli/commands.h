@@ -29,6 +29,8 @@ int PredictCommand(const std::vector<std::string>& args);      // predict_comman
 int EvaluateCommand(const std::vector<std::string>& args);     // evaluate_command.cc
 int SuggestCommand(const std::vector<std::string>& args);      // suggest_command.cc
 int LmEvalCommand(const std::vector<std::string>& args);       // lm_eval_command.cc
+int ImportFastaiCommand(const std::vector<std::string>& args);  // fastai_commands.cc
+int ExportFastaiCommand(const std::vector<std::string>& args);  // fastai_commands.cc
 
 // Parses a command's flags. Returns the exit code to stop with (kExitOk after printing the
 // command's --help to stdout, kExitUsage after printing the error to stderr), or nullopt when

@@ -39,6 +39,10 @@ constexpr Command kCommands[] = {
      ulmfit::cli::ActiveLearnCommand},
     {"lm-eval", "a language model's loss, perplexity and accuracy on a text",
      ulmfit::cli::LmEvalCommand},
+    {"import-fastai", "a fastai AWD-LSTM language model as a run's stage 1",
+     ulmfit::cli::ImportFastaiCommand},
+    {"export-fastai", "a run's language model or encoder as a fastai state dict",
+     ulmfit::cli::ExportFastaiCommand},
 };
 
 const Command* FindCommand(const std::string& name) {

@@ -50,6 +50,10 @@ struct LmDataConfig {
 
 // Text pipeline: fastai's pre-rules, then SentencePiece.
 struct TextConfig {
+  // What stage 1 (or stage 2 without pretraining) builds: SentencePiece pieces, or a word
+  // vocabulary as fastai's (v1 rules and spaCy-style words; at most vocab_size words seen
+  // twice). A stage that starts from another run uses that run's tokenizer, whatever its kind.
+  TokenizerKind tokenizer = TokenizerKind::kSentencePiece;
   bool rules = true;                  // apply fastai pre-rules (fix_html, xxrep, xxwrep, xxup, xxmaj)
   bool lowercase = true;              // lowercase after marking case with xxup/xxmaj
   std::string spm_model;              // use this SentencePiece .model instead of training one
@@ -143,7 +147,9 @@ inline constexpr const char* kNoPretraining = "none";
 // Stage 2: fine-tuning the pretrained LM on the task's text (Howard & Ruder 2018, section 3.2).
 struct FinetuneConfig {
   std::string pretrained;       // a run directory whose pretrain/lm.pt and tokenizer to start
-                                // from; empty = this run's own stage 1; "none" = no pretraining
+                                // from; empty = this run's own stage 1; "none" = no pretraining;
+                                // or a fastai weights file (.pth), imported first
+  std::string pretrained_vocab; // with a fastai weights file: its vocabulary (itos .pkl or text)
   bool use_test_text = true;    // also fine-tune on the test set's text (labels unused; paper)
   int epochs = 10;              // unfrozen epochs (paper footnote 7: 15 on TREC-6)
   int batch_size = 64;

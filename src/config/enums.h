@@ -17,6 +17,10 @@ namespace ulmfit {
 // `preset`: which defaults apply before the file's values (config/presets.h).
 enum class Preset { kFastai, kPaper };
 
+// `text.tokenizer`: SentencePiece subwords trained by ulmfit, or a word vocabulary (fastai's
+// itos, text/word_tokenizer.h).
+enum class TokenizerKind { kSentencePiece, kWords };
+
 // `text.model_type`: SentencePiece's model type.
 enum class SpmModelType { kUnigram, kBpe };
 
@@ -101,6 +105,12 @@ struct EnumTable<SelectMetric> {
                                                          {SelectMetric::kMacroF1, "macro_f1"},
                                                          {SelectMetric::kLoss, "loss"}};
 };
+template <>
+struct EnumTable<TokenizerKind> {
+  static constexpr EnumEntry<TokenizerKind> kEntries[] = {
+      {TokenizerKind::kSentencePiece, "sentencepiece"}, {TokenizerKind::kWords, "words"}};
+};
+
 template <>
 struct EnumTable<Strategy> {
   static constexpr EnumEntry<Strategy> kEntries[] = {

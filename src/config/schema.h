@@ -32,6 +32,7 @@ void VisitFields(RunConfig& c, V& v) {
 
 template <typename V>
 void VisitFields(TextConfig& c, V& v) {
+  v("tokenizer", c.tokenizer);
   v("rules", c.rules);
   v("lowercase", c.lowercase);
   v("spm_model", c.spm_model);
@@ -130,6 +131,7 @@ void VisitFields(TaskDataConfig& c, V& v) {
 template <typename V>
 void VisitFields(FinetuneConfig& c, V& v) {
   v("pretrained", c.pretrained);
+  v("pretrained_vocab", c.pretrained_vocab);
   v("use_test_text", c.use_test_text);
   v("epochs", c.epochs);
   v("batch_size", c.batch_size);

@@ -167,6 +167,19 @@ void CheckStages(const Config& config, Checker* check) {
                 "pretrain one, finetune.pretrained to a run directory that has "
                 "pretrain/lm.pt, or classifier.language_model to one that has finetune/lm.pt");
   }
+  // A fastai weights file needs its vocabulary; a vocabulary needs a weights file.
+  const std::string& pretrained = config.finetune.pretrained;
+  const bool weights_file = absl::EndsWith(pretrained, ".pth") || absl::EndsWith(pretrained, ".pt");
+  if (weights_file && config.finetune.pretrained_vocab.empty()) {
+    check->Fail("finetune.pretrained",
+                absl::StrCat("finetune.pretrained names a weights file ('", pretrained,
+                             "'); set finetune.pretrained_vocab to its vocabulary (itos .pkl or "
+                             "one token per line), or import it first with ulmfit import-fastai"));
+  } else if (!weights_file && !config.finetune.pretrained_vocab.empty()) {
+    check->Fail("finetune.pretrained_vocab",
+                "finetune.pretrained_vocab goes with a fastai weights file (.pth) in "
+                "finetune.pretrained; a run directory has its own tokenizer");
+  }
 }
 
 // The rules of the classifier's phase lists, as (key, message without location) pairs: each

@@ -11,6 +11,7 @@
 #include "data/token_cache.h"
 #include "model/weights.h"
 #include "text/rules.h"
+#include "text/tokenizer_file.h"
 
 namespace ulmfit {
 namespace fs = std::filesystem;
@@ -77,7 +78,7 @@ absl::StatusOr<Classifier> Classifier::Load(const std::string& model_dir,
         "directory", model_dir, kClassifierWeightsFile));
   }
   ASSIGN_OR_RETURN(Config config, LoadConfig((dir / "config.yaml").string()));
-  ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Load((dir / "spm.model").string()));
+  ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Load(TokenizerFileIn(dir.string())));
   ASSIGN_OR_RETURN(LabelSet labels, LabelSet::Load((dir / "labels.txt").string()));
   TextClassifier model(ClassifierOptions::FromConfig(config.model, config.classifier,
                                                      tokenizer.vocab_size(), labels.size(),

@@ -13,6 +13,7 @@
 #include "model/classifier.h"
 #include "model/weights.h"
 #include "text/rules.h"
+#include "text/tokenizer_file.h"
 #include "train/clas_trainer.h"
 #include "train/precise_bn.h"
 #include "train/stage_records.h"
@@ -46,7 +47,7 @@ absl::StatusOr<FineTunedModel> FindFineTunedModel(const Config& config,
                                                   const std::string& lm_run_dir) {
   FineTunedModel found;
   found.weights = (fs::path(lm_run_dir) / "finetune" / "lm.pt").string();
-  found.tokenizer = (fs::path(lm_run_dir) / "tokenizer" / "spm.model").string();
+  found.tokenizer = TokenizerFileIn((fs::path(lm_run_dir) / "tokenizer").string());
   if (!fs::exists(found.weights)) {
     return absl::FailedPreconditionError(fmt::format(
         "{}: no fine-tuned language model; run stage 2 first (--stage finetune)",
@@ -108,7 +109,10 @@ absl::Status ExportModelDirectory(const Config& config, const FineTunedModel& lm
   exported_config.model = lm.model;
   RETURN_IF_ERROR(
       WriteFileAtomic((model_dir / "config.yaml").string(), ConfigToYaml(exported_config)));
-  fs::copy_file(lm.tokenizer, model_dir / "spm.model", fs::copy_options::overwrite_existing);
+  // The tokenizer under its own name (spm.model or words.vocab), the only one in the folder.
+  for (const char* name : {kSentencePieceFile, kWordVocabularyFile}) fs::remove(model_dir / name);
+  fs::copy_file(lm.tokenizer, model_dir / fs::path(lm.tokenizer).filename(),
+                fs::copy_options::overwrite_existing);
   RETURN_IF_ERROR(labels.Save((model_dir / "labels.txt").string()));
   return SaveModuleWeights(*model, (model_dir / kClassifierWeightsFile).string());
 }

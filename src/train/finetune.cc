@@ -12,6 +12,8 @@
 #include "model/weights.h"
 #include "text/rules.h"
 #include "text/tokenizer.h"
+#include "text/tokenizer_file.h"
+#include "train/fastai_runs.h"
 #include "train/stages.h"
 #include "train/training_loop.h"
 #include "data/task_data.h"
@@ -82,14 +84,37 @@ struct PretrainedSource {
   ModelConfig model;
 };
 
+// finetune.pretrained naming a fastai weights file: the run directory it is imported into
+// (<output_dir>/pretrained), imported now unless an earlier import of the same file is there.
+absl::StatusOr<std::string> ImportedPretrainedRun(const Config& config) {
+  const std::string dir = (fs::path(config.run.output_dir) / "pretrained").string();
+  const std::string weights = fs::absolute(config.finetune.pretrained).string();
+  const absl::StatusOr<Config> earlier = LoadConfig((fs::path(dir) / "resolved.yaml").string());
+  if (earlier.ok() && earlier->pretrain.data.train == weights &&
+      fs::exists(fs::path(dir) / "pretrain" / "lm.pt")) {
+    return dir;
+  }
+  FastaiImportOptions options;
+  options.weights = config.finetune.pretrained;
+  options.vocab = config.finetune.pretrained_vocab;
+  options.output_dir = dir;
+  options.backwards = config.model.backwards;
+  RETURN_IF_ERROR(ImportFastaiRun(options));
+  return dir;
+}
+
 absl::StatusOr<PretrainedSource> FindPretrained(const Config& config) {
   PretrainedSource source;
   source.model = config.model;
   if (config.finetune.pretrained == kNoPretraining) return source;  // no files: random init
-  source.dir = config.finetune.pretrained.empty() ? config.run.output_dir
-                                                  : config.finetune.pretrained;
+  if (!config.finetune.pretrained_vocab.empty()) {
+    ASSIGN_OR_RETURN(source.dir, ImportedPretrainedRun(config));
+  } else {
+    source.dir = config.finetune.pretrained.empty() ? config.run.output_dir
+                                                    : config.finetune.pretrained;
+  }
   source.weights = (fs::path(source.dir) / "pretrain" / "lm.pt").string();
-  source.tokenizer = (fs::path(source.dir) / "tokenizer" / "spm.model").string();
+  source.tokenizer = TokenizerFileIn((fs::path(source.dir) / "tokenizer").string());
   if (!fs::exists(source.weights)) {
     return absl::FailedPreconditionError(fmt::format(
         "{}: no pretrained language model; run stage 1 first (ulmfit --config FILE --stage "
@@ -162,11 +187,30 @@ absl::StatusOr<FineTuningText> ReadFineTuningText(const Config& config,
   const std::string cache_dir = DefaultCacheDir(config.text);
   RETURN_IF_ERROR(EnsureWritableDir(cache_dir, "text.cache_dir"));
   const fs::path run_dir(config.run.output_dir);
-  const std::string tokenizer_path = (run_dir / "tokenizer" / "spm.model").string();
   RETURN_IF_ERROR(EnsureWritableDir((run_dir / "tokenizer").string(), "run.output_dir"));
   std::string tokenizer_source =
       config.text.spm_model.empty() ? pretrained_tokenizer : config.text.spm_model;
-  if (tokenizer_source.empty()) {
+  // A word vocabulary (imported from fastai, or text.tokenizer: words without pretraining) is
+  // built anew from the task's text, as fastai does; StartingLanguageModel then matches rows.
+  const bool words =
+      tokenizer_source.empty()
+          ? config.text.tokenizer == TokenizerKind::kWords
+          : fs::path(tokenizer_source).filename() == kWordVocabularyFile;
+  const std::string tokenizer_path =
+      (run_dir / "tokenizer" / (words ? kWordVocabularyFile : kSentencePieceFile)).string();
+  if (words) {
+    int max_vocab = config.text.vocab_size;
+    if (!tokenizer_source.empty()) {
+      ASSIGN_OR_RETURN(const Tokenizer pretrained, Tokenizer::Load(tokenizer_source));
+      max_vocab = std::max(max_vocab, pretrained.vocab_size());
+    }
+    LogInfo(fmt::format("finetune: building the task's word vocabulary (at most {} words seen "
+                        "at least twice)", max_vocab));
+    RETURN_IF_ERROR(BuildWordTokenizer(docs, rules, max_vocab, kWordMinFrequency, tokenizer_path,
+                                       config.text.threads)
+                        .status());
+    tokenizer_source = tokenizer_path;
+  } else if (tokenizer_source.empty()) {
     LogInfo(fmt::format("finetune: no pretraining; training a {}-piece SentencePiece model on "
                         "the task's text", config.text.vocab_size));
     RETURN_IF_ERROR(TrainTokenizerCached(docs, rules, config.text, cache_dir, tokenizer_path,

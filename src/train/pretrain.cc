@@ -9,6 +9,7 @@
 #include "model/weights.h"
 #include "text/rules.h"
 #include "text/tokenizer.h"
+#include "text/tokenizer_file.h"
 #include "train/stages.h"
 #include "train/training_loop.h"
 #include "util/device.h"
@@ -50,8 +51,18 @@ absl::StatusOr<Tokenizer> PretrainingTokenizer(const Config& config, bool resume
                                                const std::vector<std::string>& train_docs,
                                                const std::string& cache_dir) {
   const fs::path run_dir(config.run.output_dir);
-  const std::string tokenizer_path = (run_dir / "tokenizer" / "spm.model").string();
+  const bool words = config.text.tokenizer == TokenizerKind::kWords;
+  const std::string tokenizer_path =
+      (run_dir / "tokenizer" / (words ? kWordVocabularyFile : kSentencePieceFile)).string();
   RETURN_IF_ERROR(EnsureWritableDir((run_dir / "tokenizer").string(), "run.output_dir"));
+  const RuleOptions rules{config.text.rules, config.text.lowercase};
+  if (words) {
+    if (resume && fs::exists(tokenizer_path)) return Tokenizer::Load(tokenizer_path);
+    LogInfo(fmt::format("pretrain: building a word vocabulary of at most {} words (fastai v1 "
+                        "rules, words seen at least twice)", config.text.vocab_size));
+    return BuildWordTokenizer(train_docs, rules, config.text.vocab_size, kWordMinFrequency,
+                              tokenizer_path, config.text.threads);
+  }
   if (!config.text.spm_model.empty()) {
     ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Load(config.text.spm_model));
     fs::copy_file(config.text.spm_model, tokenizer_path, fs::copy_options::overwrite_existing);
@@ -60,7 +71,6 @@ absl::StatusOr<Tokenizer> PretrainingTokenizer(const Config& config, bool resume
   if (resume && fs::exists(tokenizer_path)) return Tokenizer::Load(tokenizer_path);
   LogInfo(fmt::format("pretrain: training a {}-piece SentencePiece {} model",
                       config.text.vocab_size, config.text.model_type));
-  const RuleOptions rules{config.text.rules, config.text.lowercase};
   return TrainTokenizerCached(train_docs, rules, config.text, cache_dir, tokenizer_path,
                               config.run.seed, config.text.threads);
 }

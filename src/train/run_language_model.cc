@@ -9,6 +9,7 @@
 #include "data/token_cache.h"
 #include "model/weights.h"
 #include "text/rules.h"
+#include "text/tokenizer_file.h"
 #include "train/stages.h"
 #include "util/files.h"
 
@@ -34,7 +35,7 @@ absl::StatusOr<RunLanguageModel> LoadRunLanguageModel(const std::string& run_dir
   config->run.output_dir = run_dir;
   ASSIGN_OR_RETURN(const ModelConfig model, PretrainedModelConfig(*config));
   ASSIGN_OR_RETURN(Tokenizer tokenizer,
-                   Tokenizer::Load((dir / "tokenizer" / "spm.model").string()));
+                   Tokenizer::Load(TokenizerFileIn((dir / "tokenizer").string())));
   ModelConfig eval_model = model;
   eval_model.drop_mult = 0;  // eval mode draws no dropout anyway; no masks are built either
   LanguageModel lm(LanguageModelOptions::FromConfig(eval_model, tokenizer.vocab_size(), kPadId));

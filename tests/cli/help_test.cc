@@ -35,8 +35,9 @@ bool ListsFlag(const std::string& help, const std::string& flag) {
          help.find("\n  " + flag + "\n") != std::string::npos;
 }
 
-const std::vector<std::string> kCommands = {"run",   "predict",      "evaluate", "suggest",
-                                            "label", "active-learn", "lm-eval"};
+const std::vector<std::string> kCommands = {
+    "run",          "predict", "evaluate",      "suggest",      "label",
+    "active-learn", "lm-eval", "import-fastai", "export-fastai"};
 
 TEST_F(CliHelpTest, OverviewListsEveryCommand) {
   for (const std::vector<std::string>& args :
@@ -53,10 +54,13 @@ TEST_F(CliHelpTest, OverviewListsEveryCommand) {
 
 TEST_F(CliHelpTest, EveryCommandAnswersHelpOnStdout) {
   for (const std::string& command : kCommands) {
-    const bool model_command =
-        command == "predict" || command == "evaluate" || command == "suggest";
-    const std::string usage =
-        "usage: ulmfit " + command + (model_command ? " --model DIR" : " --config FILE");
+    const bool model_command = command == "predict" || command == "evaluate" ||
+                               command == "suggest" || command == "lm-eval" ||
+                               command == "export-fastai";
+    const std::string first_flag = command == "import-fastai" ? " --weights FILE.pth"
+                                   : model_command            ? " --model DIR"
+                                                              : " --config FILE";
+    const std::string usage = "usage: ulmfit " + command + first_flag;
     // -h and `help COMMAND` for one command each: every run loads libtorch, about a second.
     std::vector<std::vector<std::string>> forms = {{command, "--help"}};
     if (command == "predict") forms.push_back({command, "-h"});
