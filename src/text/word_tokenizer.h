@@ -23,7 +23,7 @@ inline constexpr std::array<std::string_view, 9> kFastaiV1SpecialTokens = {
 
 // Turns one raw document into fastai v1's tokens, "xxbos" first.
 //
-// With options.rules (what the WT103 vocabulary needs), as fastai v1 does:
+// With options.rules, as fastai v1 does (the WT103 vocabulary needs rules and lowercase on):
 //   - "xxbos " is put in front of the text, then the pre-rules run on the string:
 //     fix_html           as ApplyRules' (the same replacement list, then HTML unescaping), then
 //                        runs of 2+ spaces become one;
