@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "text/word_tokenizer.h"
 #include "util/hash.h"
 
 namespace ulmfit {
@@ -25,6 +26,9 @@ namespace fs = std::filesystem;
 // old cache files are no longer found.
 constexpr uint64_t kTokenCacheVersion = 1;
 constexpr uint64_t kSpmCacheVersion = 1;
+// Bump when FastaiWordTokens gives different tokens for the same text; only word-tokenizer keys
+// include it.
+constexpr uint64_t kWordTokenizerVersion = 1;
 constexpr char kMagic[8] = {'U', 'L', 'M', 'F', 'T', 'O', 'K', '\0'};
 constexpr size_t kDocsPerTask = 64;  // small enough to balance threads, big enough to be cheap
 
@@ -182,31 +186,17 @@ std::vector<std::string> ApplyRulesParallel(const std::vector<std::string>& docs
   return processed;
 }
 
-absl::StatusOr<TokenizedCorpus> TokenizeCorpus(const std::vector<std::string>& docs,
-                                               const Tokenizer& tokenizer, const RuleOptions& rules,
-                                               const std::string& cache_dir, int threads,
-                                               bool* cached) {
-  if (cached != nullptr) *cached = false;
-  std::string path;
-  uint64_t key = 0;
-  if (!cache_dir.empty()) {
-    Hasher hasher;
-    hasher.UpdateString("ulmfit-tokens");
-    hasher.UpdateU64(kTokenCacheVersion);
-    hasher.UpdateU64(rules.rules);
-    hasher.UpdateU64(rules.lowercase);
-    hasher.UpdateString(tokenizer.SerializedModel());
-    HashDocuments(docs, &hasher);
-    key = hasher.Finish();
-    path = CachePath(cache_dir, "tokens-", key, ".bin");
-    TokenizedCorpus corpus;
-    if (LoadTokenCache(path, key, &corpus) &&
-        corpus.num_docs() == static_cast<int64_t>(docs.size())) {
-      if (cached != nullptr) *cached = true;
-      return corpus;
-    }
+void EncodeRawDocument(const Tokenizer& tokenizer, std::string_view raw_doc,
+                       const RuleOptions& rules, std::vector<int32_t>* ids) {
+  if (tokenizer.kind() == TokenizerKind::kWords) {
+    tokenizer.EncodeTokens(FastaiWordTokens(raw_doc, rules), ids);
+  } else {
+    tokenizer.EncodeTo(ApplyRules(raw_doc, rules), ids);
   }
+}
 
+TokenizedCorpus TokenizeDocuments(const std::vector<std::string>& docs, const Tokenizer& tokenizer,
+                                  const RuleOptions& rules, int threads) {
   // Each task fills its own slot; concatenating the slots in order makes the result
   // independent of which thread ran which task.
   const size_t num_tasks = (docs.size() + kDocsPerTask - 1) / kDocsPerTask;
@@ -220,7 +210,7 @@ absl::StatusOr<TokenizedCorpus> TokenizeCorpus(const std::vector<std::string>& d
     lengths.reserve(end - begin);
     for (size_t d = begin; d < end; ++d) {
       const size_t before = ids.size();
-      tokenizer.EncodeTo(ApplyRules(docs[d], rules), &ids);
+      EncodeRawDocument(tokenizer, docs[d], rules, &ids);
       lengths.push_back(static_cast<int64_t>(ids.size() - before));
     }
   });
@@ -235,7 +225,40 @@ absl::StatusOr<TokenizedCorpus> TokenizeCorpus(const std::vector<std::string>& d
     corpus.ids.insert(corpus.ids.end(), task_ids[task].begin(), task_ids[task].end());
     std::vector<int32_t>().swap(task_ids[task]);  // release as we go to bound peak memory
   }
+  return corpus;
+}
 
+absl::StatusOr<TokenizedCorpus> TokenizeCorpus(const std::vector<std::string>& docs,
+                                               const Tokenizer& tokenizer, const RuleOptions& rules,
+                                               const std::string& cache_dir, int threads,
+                                               bool* cached) {
+  if (cached != nullptr) *cached = false;
+  std::string path;
+  uint64_t key = 0;
+  if (!cache_dir.empty()) {
+    Hasher hasher;
+    hasher.UpdateString("ulmfit-tokens");
+    hasher.UpdateU64(kTokenCacheVersion);
+    hasher.UpdateU64(rules.rules);
+    hasher.UpdateU64(rules.lowercase);
+    if (tokenizer.kind() == TokenizerKind::kWords) {
+      // Only here, so that SentencePiece keys (and every existing cache) stay valid.
+      hasher.UpdateString(TokenizerKindName(tokenizer.kind()));
+      hasher.UpdateU64(kWordTokenizerVersion);
+    }
+    hasher.UpdateString(tokenizer.SerializedModel());
+    HashDocuments(docs, &hasher);
+    key = hasher.Finish();
+    path = CachePath(cache_dir, "tokens-", key, ".bin");
+    TokenizedCorpus corpus;
+    if (LoadTokenCache(path, key, &corpus) &&
+        corpus.num_docs() == static_cast<int64_t>(docs.size())) {
+      if (cached != nullptr) *cached = true;
+      return corpus;
+    }
+  }
+
+  TokenizedCorpus corpus = TokenizeDocuments(docs, tokenizer, rules, threads);
   // The cache is only a speed-up: failing to write it must not fail the run.
   if (!path.empty() && EnsureDir(cache_dir)) SaveTokenCache(path, key, corpus);
   return corpus;
@@ -295,6 +318,30 @@ absl::StatusOr<Tokenizer> TrainTokenizerCached(const std::vector<std::string>& r
     // The model goes last: its presence is what marks the cache entry as complete.
     WriteAtomically(cache_path, {tokenizer.SerializedModel()});
   }
+  return tokenizer;
+}
+
+absl::StatusOr<Tokenizer> BuildWordTokenizer(const std::vector<std::string>& raw_docs,
+                                             const RuleOptions& rules, int max_vocab,
+                                             int min_freq, const std::string& path, int threads) {
+  if (max_vocab <= kNumSpecialTokens) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a word vocabulary needs room for more than the ", kNumSpecialTokens,
+        " special tokens, got a maximum size of ", max_vocab));
+  }
+  const size_t num_tasks = (raw_docs.size() + kDocsPerTask - 1) / kDocsPerTask;
+  std::vector<TokenCounter> counters(num_tasks);
+  ParallelFor(num_tasks, threads, [&](size_t task) {
+    const size_t end = std::min(raw_docs.size(), (task + 1) * kDocsPerTask);
+    for (size_t d = task * kDocsPerTask; d < end; ++d) {
+      counters[task].Add(FastaiWordTokens(raw_docs[d], rules));
+    }
+  });
+  TokenCounter counts;
+  for (const TokenCounter& counter : counters) counts.Merge(counter);
+  ASSIGN_OR_RETURN(Tokenizer tokenizer,
+                   Tokenizer::FromWordVocabulary(counts.FastaiVocabulary(max_vocab, min_freq), path));
+  RETURN_IF_ERROR(tokenizer.SaveWordVocabulary(path));
   return tokenizer;
 }
 

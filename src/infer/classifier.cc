@@ -93,13 +93,9 @@ absl::StatusOr<Classifier> Classifier::Load(const std::string& model_dir,
 ClassifierEvaluation Classifier::Run(const std::vector<std::string>& texts,
                                      const std::vector<int64_t>* label_ids,
                                      int batch_size, bool with_features) const {
-  TokenizedCorpus ids;
   const RuleOptions rules{config_.text.rules, config_.text.lowercase};
-  const std::vector<std::string> processed = ApplyRulesParallel(texts, rules, config_.text.threads);
-  for (const std::string& text : processed) {
-    tokenizer_.EncodeTo(text, &ids.ids);
-    ids.offsets.push_back(static_cast<int64_t>(ids.ids.size()));
-  }
+  // The same processing as training: the tokenizer's kind picks the rules.
+  TokenizedCorpus ids = TokenizeDocuments(texts, tokenizer_, rules, config_.text.threads);
   ClasBatcher batcher(&ids, label_ids, batch_size, config_.classifier.bptt, /*shuffle=*/false,
                       config_.model.backwards, 0);
   batcher.StartEpoch(0);

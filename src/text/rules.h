@@ -8,7 +8,9 @@
 
 namespace ulmfit {
 
-// Special tokens in fastai v2 order; ids 0..8 in every tokenizer ulmfit trains.
+// Special tokens in fastai v2 order; ids 0..8 in every SentencePiece tokenizer ulmfit trains. A
+// word vocabulary (fastai's itos) only keeps xxunk and xxpad at 0 and 1: ask
+// Tokenizer::SpecialTokenId for the others.
 inline constexpr std::array<std::string_view, 9> kSpecialTokens = {
     "xxunk", "xxpad", "xxbos", "xxeos", "xxfld", "xxrep", "xxwrep", "xxup", "xxmaj"};
 constexpr int kUnkId = 0, kPadId = 1, kBosId = 2, kEosId = 3, kFldId = 4;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "text/rules.h"
 #include "text/spm_library.h"
+#include "text/word_vocab.h"
 #include "util/random.h"
 
 namespace ulmfit {
@@ -278,6 +279,10 @@ absl::StatusOr<Tokenizer> Tokenizer::Load(const std::string& model_path) {
 
 absl::StatusOr<Tokenizer> Tokenizer::FromSerialized(std::string serialized_model,
                                                     const std::string& model_path) {
+  if (LooksLikeWordVocabulary(serialized_model)) {
+    ASSIGN_OR_RETURN(WordVocab vocab, WordVocab::Parse(serialized_model, model_path));
+    return FromWords(std::move(vocab), model_path);
+  }
   if (serialized_model.empty()) {
     return absl::DataLossError(
         absl::StrCat(model_path, ": not a valid SentencePiece model (the file is empty)"));
@@ -292,7 +297,68 @@ absl::StatusOr<Tokenizer> Tokenizer::FromSerialized(std::string serialized_model
   return tokenizer;
 }
 
+absl::StatusOr<Tokenizer> Tokenizer::FromWordVocabulary(std::vector<std::string> itos,
+                                                        const std::string& path) {
+  ASSIGN_OR_RETURN(WordVocab vocab, WordVocab::Create(std::move(itos), path));
+  return FromWords(std::move(vocab), path);
+}
+
+Tokenizer Tokenizer::FromWords(WordVocab vocab, const std::string& path) {
+  Tokenizer tokenizer;
+  tokenizer.kind_ = TokenizerKind::kWords;
+  for (int index = 0; index < kNumSpecialTokens; ++index) {
+    tokenizer.special_ids_[index] = vocab.id(kSpecialTokens[index]);  // present: Create checked
+  }
+  tokenizer.serialized_ = std::make_shared<const std::string>(vocab.Serialize());
+  tokenizer.words_ = std::make_shared<const WordVocab>(std::move(vocab));
+  tokenizer.model_path_ = path;
+  return tokenizer;
+}
+
+absl::Status Tokenizer::SaveWordVocabulary(const std::string& path) const {
+  if (kind_ != TokenizerKind::kWords) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        model_path_, ": a SentencePiece tokenizer has no word vocabulary to save"));
+  }
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty()) {
+    std::error_code error;
+    fs::create_directories(parent, error);
+  }
+  return WriteFileAtomically(path, *serialized_);
+}
+
+void Tokenizer::EncodeTokens(const std::vector<std::string>& tokens,
+                             std::vector<int32_t>* ids) const {
+  if (kind_ == TokenizerKind::kWords) {
+    ids->reserve(ids->size() + tokens.size());
+    for (const std::string& token : tokens) {
+      const int id = words_->id(token);
+      ids->push_back(id < 0 ? kUnkId : id);
+    }
+    return;
+  }
+  std::string joined;
+  for (const std::string& token : tokens) {
+    if (!joined.empty()) joined.push_back(' ');
+    joined.append(token);
+  }
+  EncodeTo(joined, ids);
+}
+
 void Tokenizer::EncodeTo(std::string_view text, std::vector<int32_t>* ids) const {
+  if (kind_ == TokenizerKind::kWords) {
+    for (size_t i = 0; i < text.size();) {
+      size_t end = text.find(' ', i);
+      if (end == std::string_view::npos) end = text.size();
+      if (end > i) {
+        const int id = words_->id(text.substr(i, end - i));
+        ids->push_back(id < 0 ? kUnkId : id);
+      }
+      i = end + 1;
+    }
+    return;
+  }
   auto encode_span = [&](std::string_view span) {
     if (span.find_first_not_of(' ') == std::string_view::npos) return;
     std::vector<int32_t> piece_ids = model_->Encode(span);
@@ -330,6 +396,15 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view processed_text) const {
 }
 
 std::string Tokenizer::Decode(const std::vector<int32_t>& ids) const {
+  if (kind_ == TokenizerKind::kWords) {
+    std::string text;
+    for (size_t k = 0; k < ids.size(); ++k) {
+      const int32_t id = ids[k];
+      if (k > 0) text.push_back(' ');
+      text.append(id >= 0 && id < vocab_size() ? words_->token(id) : words_->token(kUnkId));
+    }
+    return text;
+  }
   std::string joined;
   for (int32_t id : ids) {
     if (id < 0 || id >= vocab_size()) {
@@ -351,14 +426,17 @@ std::string Tokenizer::Decode(const std::vector<int32_t>& ids) const {
   return text;
 }
 
-int Tokenizer::vocab_size() const { return model_->PieceSize(); }
+int Tokenizer::vocab_size() const {
+  return kind_ == TokenizerKind::kWords ? words_->size() : model_->PieceSize();
+}
 
 std::string Tokenizer::IdToPiece(int id) const {
   if (id < 0 || id >= vocab_size()) return "";
-  return model_->IdToPiece(id);
+  return kind_ == TokenizerKind::kWords ? words_->token(id) : model_->IdToPiece(id);
 }
 
 int Tokenizer::PieceToId(const std::string& piece) const {
+  if (kind_ == TokenizerKind::kWords) return words_->id(piece);
   int id = model_->PieceToId(piece);
   if (id < 0 || id >= vocab_size() || model_->IdToPiece(id) != piece) return -1;
   return id;

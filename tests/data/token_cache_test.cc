@@ -8,6 +8,7 @@
 #include <random>
 #include <string>
 
+#include "text/word_tokenizer.h"
 #include "util/hash.h"
 
 namespace ulmfit {
@@ -210,6 +211,69 @@ TEST_F(TokenCacheTest, TrainTokenizerCachedReusesModel) {
       TrainTokenizerCached(docs, RuleOptions{}, config, cache_dir_, second_path, 4, 2, &cached);
   ASSERT_TRUE(reseeded.ok()) << reseeded.status();
   EXPECT_FALSE(cached);
+}
+
+TEST_F(TokenCacheTest, SentencePieceKeyIsUnchanged) {
+  // The key formula from before word tokenizers existed; changing it would orphan every cache.
+  std::vector<std::string> docs = RawDocs(20, 8);
+  Hasher hasher;
+  hasher.UpdateString("ulmfit-tokens");
+  hasher.UpdateU64(1);  // kTokenCacheVersion
+  hasher.UpdateU64(true);
+  hasher.UpdateU64(true);
+  hasher.UpdateString(tokenizer_->SerializedModel());
+  hasher.UpdateU64(docs.size());
+  for (const std::string& doc : docs) hasher.UpdateString(doc);
+  ASSERT_TRUE(TokenizeCorpus(docs, *tokenizer_, RuleOptions{}, cache_dir_, 1).ok());
+  EXPECT_TRUE(fs::exists(fs::path(cache_dir_) / ("tokens-" + HashHex(hasher.Finish()) + ".bin")));
+}
+
+TEST_F(TokenCacheTest, WordTokenizerUsesFastaiWordTokensAndItsOwnKey) {
+  std::vector<std::string> docs = RawDocs(150, 9);
+  auto words = BuildWordTokenizer(docs, RuleOptions{}, 60000, 2,
+                                  (fs::path(cache_dir_) / "words.vocab").string(), 2);
+  ASSERT_TRUE(words.ok()) << words.status();
+  EXPECT_EQ(words->kind(), TokenizerKind::kWords);
+  EXPECT_GT(words->vocab_size(), kNumSpecialTokens);
+  EXPECT_EQ(words->vocab_size() % 8, 0);
+
+  bool cached = true;
+  auto corpus = TokenizeCorpus(docs, *words, RuleOptions{}, cache_dir_, 3, &cached);
+  ASSERT_TRUE(corpus.ok()) << corpus.status();
+  EXPECT_FALSE(cached);
+  for (size_t d = 0; d < docs.size(); ++d) {
+    std::vector<int32_t> expected;
+    words->EncodeTokens(FastaiWordTokens(docs[d], RuleOptions{}), &expected);
+    std::vector<int32_t> got(corpus->ids.begin() + corpus->offsets[d],
+                             corpus->ids.begin() + corpus->offsets[d + 1]);
+    EXPECT_EQ(got, expected) << "doc " << d;
+    EXPECT_EQ(got.front(), words->SpecialTokenId(kBosId));
+  }
+  // "<br />" becomes spaCy's "\n " token, which the vocabulary knows.
+  EXPECT_GE(words->PieceToId("\n "), kNumSpecialTokens);
+
+  // The SentencePiece tokenizer on the same documents and rules gets a cache file of its own.
+  ASSERT_TRUE(TokenizeCorpus(docs, *tokenizer_, RuleOptions{}, cache_dir_, 3, &cached).ok());
+  EXPECT_FALSE(cached);
+  EXPECT_EQ(FilesWithPrefix(cache_dir_, "tokens-").size(), 2u);
+  auto again = TokenizeCorpus(docs, *words, RuleOptions{}, cache_dir_, 1, &cached);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(cached);
+  EXPECT_EQ(again->ids, corpus->ids);
+}
+
+TEST_F(TokenCacheTest, BuildWordTokenizerDoesNotDependOnThreads) {
+  std::vector<std::string> docs = RawDocs(300, 10);
+  auto one = BuildWordTokenizer(docs, RuleOptions{}, 40, 1, cache_dir_ + "/a.vocab", 1);
+  auto three = BuildWordTokenizer(docs, RuleOptions{}, 40, 1, cache_dir_ + "/b.vocab", 3);
+  ASSERT_TRUE(one.ok() && three.ok());
+  EXPECT_EQ(one->SerializedModel(), three->SerializedModel());
+  EXPECT_EQ(one->vocab_size(), 40);
+  EXPECT_FALSE(BuildWordTokenizer(docs, RuleOptions{}, 9, 1, cache_dir_ + "/c.vocab", 1).ok());
+  // SentencePiece has no word vocabulary to save.
+  EXPECT_FALSE(tokenizer_->SaveWordVocabulary(cache_dir_ + "/spm.vocab").ok());
+  EXPECT_EQ(tokenizer_->kind(), TokenizerKind::kSentencePiece);
+  EXPECT_EQ(tokenizer_->SpecialTokenId(kMajId), kMajId);
 }
 
 TEST(TokenCacheHashTest, StableAndSplitIndependent) {
