@@ -12,6 +12,7 @@
 #include "model/weights.h"
 #include "text/rules.h"
 #include "text/tokenizer.h"
+#include "text/tokenizer_file.h"
 #include "train/run_language_model.h"
 #include "train/stage_records.h"
 #include "util/files.h"
