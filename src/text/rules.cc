@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "text/unicode.h"
+
 namespace ulmfit {
 namespace {
 
@@ -72,24 +74,6 @@ inline uint32_t LowerTwoByte(uint32_t cp) {
   return cp;
 }
 
-void AppendUtf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
 // Replaces every occurrence of `from`; copies only when there is a match.
 void ReplaceAll(std::string* text, std::string_view from, std::string_view to) {
   size_t pos = text->find(from);
@@ -148,7 +132,7 @@ size_t UnescapeEntity(std::string_view text, size_t i, std::string* out) {
   }
   if (cp >= 0x80 && cp <= 0x9F) cp = kCp1252[cp - 0x80];
   if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
-  AppendUtf8(cp, out);
+  unicode::AppendUtf8(static_cast<char32_t>(cp), out);
   return length;
 }
 
@@ -278,7 +262,7 @@ void AppendLowercase(std::string_view text, std::string* out) {
       uint32_t cp = ((c & 0x1F) << 6) | (static_cast<unsigned char>(text[i + 1]) & 0x3F);
       uint32_t lower = cp >= 0x80 ? LowerTwoByte(cp) : cp;  // cp < 0x80: overlong, keep bytes
       if (lower != cp) {
-        AppendUtf8(lower, out);
+        unicode::AppendUtf8(static_cast<char32_t>(lower), out);
       } else {
         out->append(text.data() + i, 2);
       }
