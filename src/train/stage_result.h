@@ -11,6 +11,9 @@ namespace ulmfit {
 enum class StageOutcome { kCompleted, kSkipped, kInterrupted };
 
 struct StageResult {
+  StageResult() = default;
+  explicit StageResult(StageOutcome stage_outcome) : outcome(stage_outcome) {}
+
   StageOutcome outcome = StageOutcome::kCompleted;
   int signal = 0;                // for kInterrupted: the signal that stopped the run
   double final_valid_loss = 0;   // language models: the last epoch's validation loss
