@@ -59,9 +59,9 @@ std::string Overview() {
       "ULMFiT text classification: pretrain a language model, fine-tune it on a task's text,\n"
       "train a classifier on it, and use the classifier.\n\ncommands:\n";
   for (const Command& command : kCommands) {
-    text += fmt::format("  {:<14}{}\n", command.name, command.summary);
+    text += fmt::format("  {:<15}{}\n", command.name, command.summary);
   }
-  text += fmt::format("  {:<14}{}\n", "help COMMAND", "the same as ulmfit COMMAND --help");
+  text += fmt::format("  {:<15}{}\n", "help COMMAND", "the same as ulmfit COMMAND --help");
   return text +
          "\n'ulmfit COMMAND --help' lists a command's flags; docs/config.md the YAML keys.\n"
          "Exit codes: 0 done, 1 runtime error, 2 usage or configuration error, 128+N stopped by\n"
