@@ -84,7 +84,8 @@ std::string OneLine(std::string text) {
 
 // Appends `line` to `path` and forces it to disk; returns the file's size before.
 absl::StatusOr<off_t> AppendDurably(const std::string& path, const std::string& line) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  // Read-write: the last byte is read back to see whether the file ends in a newline.
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND, 0644);
   if (fd < 0) return absl::PermissionDeniedError(path + ": cannot open for appending");
   const off_t before = ::lseek(fd, 0, SEEK_END);
   std::string data = line;

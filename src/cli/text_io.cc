@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 
@@ -68,7 +69,9 @@ absl::StatusOr<std::string> TextLines::Column(const std::string& line, int colum
 std::string ProbsJson(const std::vector<std::string>& names, const std::vector<float>& probs) {
   std::string json;
   for (size_t c = 0; c < names.size(); ++c) {
-    json += fmt::format("{}{}: {:.6f}", c ? ", " : "", JsonQuote(names[c]), probs[c]);
+    // JSON has no NaN: null keeps the line parseable (model weights are checked when loaded).
+    json += fmt::format("{}{}: {}", c ? ", " : "", JsonQuote(names[c]),
+                        std::isfinite(probs[c]) ? fmt::format("{:.6f}", probs[c]) : "null");
   }
   return "{" + json + "}";
 }

@@ -54,6 +54,12 @@ absl::Status LoadModuleWeights(torch::nn::Module& module, const std::string& pat
           "settings or vocabulary", path, key, fmt::join(value.sizes(), "x"),
           fmt::join(target.sizes(), "x")));
     }
+    // A flipped bit or a diverged run: refuse the file rather than predict NaN.
+    if (value.is_floating_point() && !torch::isfinite(value).all().item<bool>()) {
+      return absl::DataLossError(fmt::format(
+          "{}: '{}' holds NaN or infinite values; the file is damaged or comes from a diverged "
+          "run: restore a good copy or train again", path, key));
+    }
     target.copy_(value);
     return absl::OkStatus();
   };

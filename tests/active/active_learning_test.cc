@@ -281,6 +281,28 @@ TEST_F(ActiveTest, LabelSessionSurvivesAKillWithoutLosingOrDuplicatingAnswers) {
 
 // Every active.retrain_every answers the classifier is retrained on the labelled file and the
 // session goes on with the new model.
+// Issue 18, item 2: on a task.train without a final newline, the answer was glued onto the
+// last line (the file was opened write-only, so its last byte could not be read back).
+TEST_F(ActiveTest, LabelSessionAddsTheMissingNewlineBeforeItsFirstAnswer) {
+  const fs::path& dir = *dir_;
+  const fs::path answers = dir / "answers_no_newline.tsv";
+  std::ofstream(answers) << "ANIMAL\tWhat does the cat like ?\nPLACE\tWhat does the city like ?";
+  PtySession session({"label", "--config", (dir / "run.yaml").string(), "--set",
+                      "task.train=" + answers.string(), "--set",
+                      "active.pool=" + (dir / "pool.txt").string(), "--set",
+                      "active.labels=ANIMAL,PLACE", "--set", "active.retrain_every=100"});
+  ASSERT_TRUE(session.WaitForPrompts(1)) << session.screen();
+  const std::string shown = session.ShownText();
+  session.Type('2');
+  ASSERT_TRUE(session.WaitForPrompts(2)) << session.screen();
+  session.Type('q');
+  EXPECT_EQ(session.Wait(), 0);
+  const std::vector<std::string> expected = {"ANIMAL\tWhat does the cat like ?",
+                                             "PLACE\tWhat does the city like ?",
+                                             "PLACE\t" + shown};
+  EXPECT_EQ(Lines(Read(answers)), expected);
+}
+
 TEST_F(ActiveTest, LabelSessionRetrainsEveryNLabels) {
   const fs::path& dir = *dir_;
   const fs::path answers = dir / "answers_retrain.tsv";

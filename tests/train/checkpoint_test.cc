@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "test_util.h"
 
@@ -84,6 +85,25 @@ TEST(CheckpointTest, ShapeMismatchIsAClearError) {
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.message().find("weight"), std::string_view::npos) << status;
   EXPECT_NE(status.message().find("2x3"), std::string_view::npos) << status;
+}
+
+// Issue 18, item 7: a weights file holding NaN (a flipped bit) loaded, and predict printed
+// "-nan" probabilities with exit 0.
+TEST(CheckpointTest, NonFiniteWeightsAreRefusedOnLoad) {
+  const fs::path dir = TempDir("nan");
+  torch::nn::Linear model(3, 2);
+  {
+    torch::NoGradGuard no_grad;
+    model->weight[1][2] = std::numeric_limits<float>::quiet_NaN();
+  }
+  ASSERT_TRUE(SaveModuleWeights(*model, (dir / "w.pt").string()).ok());
+  torch::nn::Linear loaded(3, 2);
+  const absl::Status status = LoadModuleWeights(*loaded, (dir / "w.pt").string());
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("'weight' holds NaN or infinite values"),
+            std::string_view::npos)
+      << status;
+  EXPECT_NE(status.message().find("w.pt"), std::string_view::npos) << status;
 }
 
 TEST(CheckpointTest, CorruptFileIsAClearError) {
