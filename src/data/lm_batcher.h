@@ -40,6 +40,9 @@ class LmBatcher {
   int64_t num_batches() const { return static_cast<int64_t>(windows_.size()); }
   // Tokens per row of the stream (the LM's targets per row per epoch).
   int64_t row_length() const { return row_length_; }
+  const LmBatcherOptions& options() const { return options_; }
+  // Tokens in all documents together.
+  int64_t num_tokens() const { return static_cast<int64_t>(ids_->size()); }
   LmBatch Batch(int64_t index) const;
 
   // Number of batches an epoch will have, without building it (exact for fixed bptt,

@@ -248,8 +248,10 @@ absl::StatusOr<StageResult> TrainLanguageModel(LmTrainingJob& job) {
   }
   if (batches_per_epoch <= 0) {
     return absl::FailedPreconditionError(fmt::format(
-        "{}: the training text has too few tokens for batch_size {} (need more than one token "
-        "per stream); add data or lower the batch size", job.stage, job.train->row_length()));
+        "{}: the training text has {} tokens, too few for batch_size {} (each of the batch's "
+        "streams needs at least 2); add data or lower {}.batch_size",
+        job.stage, job.train->num_tokens(), job.train->options().batch_size,
+        job.stage == "pretrain" ? "pretrain" : "finetune"));
   }
   if (job.mixed_precision && !job.device.is_cuda()) {
     LogInfo(fmt::format("{}: mixed_precision applies to CUDA only; training in float32 on {}",

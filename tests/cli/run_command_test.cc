@@ -158,6 +158,15 @@ TEST_F(CliTest, DivergingLossStopsAndKeepsTheLastGoodCheckpoint) {
   EXPECT_FALSE(fs::exists(dir_ / "run" / "pretrain" / "lm.pt"));
 }
 
+// Issue 18: a batch_size far above the data was reported as "batch_size 0" (the stream length).
+TEST_F(CliTest, ABatchSizeAboveTheDataNamesTheBatchSizeAndTheKey) {
+  const RunResult run = RunUlmfit(
+      {"--config", WriteConfig().string(), "--set", "pretrain.batch_size=100000"}, dir_ / "log");
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_NE(run.output.find("too few for batch_size 100000"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("lower pretrain.batch_size"), std::string::npos) << run.output;
+}
+
 TEST_F(CliTest, BadInputGetsOneClearLine) {
   // Misspelled key, with the file, line and a suggestion.
   {
