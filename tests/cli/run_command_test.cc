@@ -167,6 +167,20 @@ TEST_F(CliTest, ABatchSizeAboveTheDataNamesTheBatchSizeAndTheKey) {
   EXPECT_NE(run.output.find("lower pretrain.batch_size"), std::string::npos) << run.output;
 }
 
+// Issue 18: the non-finite-loss message promised "the last good checkpoint" when none had been
+// saved yet; it now says the stage starts over.
+TEST_F(CliTest, DivergingBeforeAnyCheckpointSaysTheStageStartsOver) {
+  const fs::path config = WriteConfig("  optimizer:\n    clip: 0\n    weight_decay: 0\n");
+  const RunResult run = RunUlmfit({"--config", config.string(), "--set", "pretrain.lr=1e37",
+                                   "--set", "pretrain.schedule.kind=constant"},
+                                  dir_ / "log.txt");
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  ASSERT_NE(run.output.find("at epoch 1 "), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("no checkpoint was saved before this step"), std::string::npos)
+      << run.output;
+  EXPECT_EQ(run.output.find("is intact"), std::string::npos) << run.output;
+}
+
 TEST_F(CliTest, BadInputGetsOneClearLine) {
   // Misspelled key, with the file, line and a suggestion.
   {
