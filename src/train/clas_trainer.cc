@@ -62,8 +62,12 @@ class ClasLoop {
   absl::Status FinishEpoch(const EpochPlan& plan, StageResult* result);
 
  private:
-  // One optimizer update; returns the cross-entropy alone, as logged.
-  absl::StatusOr<double> Step(const EpochPlan& plan, int64_t i, const ClasBatch& batch);
+  // One optimizer update at the schedule's `value`; returns the cross-entropy alone, as logged.
+  absl::StatusOr<double> Step(const EpochPlan& plan, int64_t i, const ClasBatch& batch,
+                              const ScheduleValue& value);
+  double DocsPerSecond() const {
+    return (state_.epoch_loss_count - resumed_docs_) / std::max(train_seconds_, 1e-9);
+  }
 
   ClasTrainingJob& job_;
   TextClassifier& model_;
@@ -73,12 +77,13 @@ class ClasLoop {
   const std::vector<double> multipliers_;
   const bool mixed_precision_;
   ProgressLine progress_;
-  double train_seconds_ = 0;
+  double train_seconds_ = 0;  // of the epoch in this process (since the resume, if any)
+  int64_t resumed_docs_ = 0;  // documents of the epoch trained before a resume
 };
 
-absl::StatusOr<double> ClasLoop::Step(const EpochPlan& plan, int64_t i, const ClasBatch& batch) {
+absl::StatusOr<double> ClasLoop::Step(const EpochPlan& plan, int64_t i, const ClasBatch& batch,
+                                       const ScheduleValue& value) {
   const ClassifierConfig& clas = job_.config;
-  const ScheduleValue value = plan.schedule->At(plan.epoch_in_phase * plan.steps + i);
   SetGroupRates(optimizer_, value.lr, multipliers_, 1.0, value.beta1, clas.optimizer.beta2);
   optimizer_.zero_grad();
   torch::Tensor loss;
@@ -115,7 +120,7 @@ absl::StatusOr<int> ClasLoop::TrainEpoch(const EpochPlan& plan) {
   job_.train->StartEpoch(plan.global_epoch + pass * kPassEpochStride);
   const auto epoch_start = std::chrono::steady_clock::now();
   const int64_t first_step = state_.step_in_epoch;
-  const double train_seconds_before = first_step > 0 ? train_seconds_ : 0;
+  resumed_docs_ = state_.epoch_loss_count;
   for (int64_t i = first_step; i < plan.steps; ++i) {
     // classifier.min_steps_per_epoch: passes after the first reshuffle the data.
     if (i / plan.batches_per_pass != pass) {
@@ -123,21 +128,20 @@ absl::StatusOr<int> ClasLoop::TrainEpoch(const EpochPlan& plan) {
       job_.train->StartEpoch(plan.global_epoch + pass * kPassEpochStride);
     }
     const ClasBatch batch = job_.train->Batch(i % plan.batches_per_pass);
-    const double lr = plan.schedule->At(plan.epoch_in_phase * plan.steps + i).lr;
-    ASSIGN_OR_RETURN(const double loss_value, Step(plan, i, batch));
+    const ScheduleValue value = plan.schedule->At(plan.epoch_in_phase * plan.steps + i);
+    ASSIGN_OR_RETURN(const double loss_value, Step(plan, i, batch, value));
     state_.epoch_loss_sum += loss_value * batch.labels.size(0);
     state_.epoch_loss_count += batch.labels.size(0);
     const int64_t seen = state_.epoch_loss_count;
-    const double seconds = SecondsSince(epoch_start);
+    train_seconds_ = SecondsSince(epoch_start);
     progress_.Update(
         fmt::format("classify ep {}/{} (phase {}, {} groups) step {}/{} loss {:.4f} lr {:.2e} "
                     "docs/s {:.1f} eta {}",
                     plan.global_epoch + 1, plan.total_epochs, plan.phase + 1, plan.trainable,
-                    i + 1, plan.steps, state_.epoch_loss_sum / seen, lr,
-                    seen / std::max(train_seconds_before + seconds, 1e-9),
-                    FormatDuration(seconds / (i + 1 - first_step) * (plan.steps - i - 1))),
+                    i + 1, plan.steps, state_.epoch_loss_sum / seen, value.lr,
+                    DocsPerSecond(),
+                    FormatDuration(train_seconds_ / (i + 1 - first_step) * (plan.steps - i - 1))),
         (i + 1) % job_.log_every == 0 || i + 1 == plan.steps);
-    train_seconds_ = train_seconds_before + seconds;
     if (const int signal = StopSignal(); signal != 0) {
       progress_.Finish();
       RETURN_IF_ERROR(checkpoints_.Save(&state_, *model_, optimizer_));
@@ -150,7 +154,7 @@ absl::StatusOr<int> ClasLoop::TrainEpoch(const EpochPlan& plan) {
     }
   }
   progress_.Finish();
-  if (first_step == 0) train_seconds_ = SecondsSince(epoch_start);
+  train_seconds_ = SecondsSince(epoch_start);
   return 0;
 }
 
@@ -186,7 +190,7 @@ absl::Status ClasLoop::FinishEpoch(const EpochPlan& plan, StageResult* result) {
                         FormatDuration(train_seconds_)));
   }
   RETURN_IF_ERROR(AppendLine(
-      job_.metrics_path, line.Add("docs_per_s", seen / std::max(train_seconds_, 1e-9))
+      job_.metrics_path, line.Add("docs_per_s", DocsPerSecond())
                              .Add("seconds", train_seconds_).Add("best", best)
                              .str()));
   if (best) {
@@ -231,11 +235,10 @@ absl::StatusOr<StageResult> TrainClassifier(ClasTrainingJob& job) {
 
   StageCheckpoints checkpoints("classify", (fs::path(job.stage_dir) / "checkpoint").string(),
                                job.metrics_path, job.checkpoint_minutes);
-  const bool resumed = job.resume && checkpoints.exists();
   ASSIGN_OR_RETURN(TrainingState state,
                    checkpoints.Start(job.resume, /*refuse_unfinished=*/true, *job.model,
                                      *optimizer, nullptr));
-  if (resumed) {
+  if (checkpoints.resumed()) {
     ReadBestFromOldCheckpoint(job.stage_dir, &state);
     LogInfo(fmt::format("classify: resuming at epoch {} step {}", state.epoch + 1,
                         state.step_in_epoch));

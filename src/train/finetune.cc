@@ -3,6 +3,7 @@
 // and decoder (fastai's frozen epoch).
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <random>
 
 #include <fmt/format.h>
@@ -190,20 +191,20 @@ absl::StatusOr<FineTuningText> ReadFineTuningText(const Config& config,
   RETURN_IF_ERROR(EnsureWritableDir((run_dir / "tokenizer").string(), "run.output_dir"));
   std::string tokenizer_source =
       config.text.spm_model.empty() ? pretrained_tokenizer : config.text.spm_model;
+  std::optional<Tokenizer> source;
+  if (!tokenizer_source.empty()) {
+    ASSIGN_OR_RETURN(Tokenizer loaded, Tokenizer::Load(tokenizer_source));
+    source = std::move(loaded);
+  }
   // A word vocabulary (imported from fastai, or text.tokenizer: words without pretraining) is
   // built anew from the task's text, as fastai does; StartingLanguageModel then matches rows.
-  const bool words =
-      tokenizer_source.empty()
-          ? config.text.tokenizer == TokenizerKind::kWords
-          : fs::path(tokenizer_source).filename() == kWordVocabularyFile;
+  const bool words = source ? source->kind() == TokenizerKind::kWords
+                            : config.text.tokenizer == TokenizerKind::kWords;
   const std::string tokenizer_path =
       (run_dir / "tokenizer" / (words ? kWordVocabularyFile : kSentencePieceFile)).string();
   if (words) {
-    int max_vocab = config.text.vocab_size;
-    if (!tokenizer_source.empty()) {
-      ASSIGN_OR_RETURN(const Tokenizer pretrained, Tokenizer::Load(tokenizer_source));
-      max_vocab = std::max(max_vocab, pretrained.vocab_size());
-    }
+    const int max_vocab =
+        source ? std::max(config.text.vocab_size, source->vocab_size()) : config.text.vocab_size;
     LogInfo(fmt::format("finetune: building the task's word vocabulary (at most {} words seen "
                         "at least twice)", max_vocab));
     RETURN_IF_ERROR(BuildWordTokenizer(docs, rules, max_vocab, kWordMinFrequency, tokenizer_path,

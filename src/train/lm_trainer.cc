@@ -36,8 +36,9 @@ class LmLoop {
   absl::Status FinishEpoch(StageResult* result);
 
  private:
-  // One optimizer update on batch `i`; returns the cross-entropy alone, as logged.
-  absl::StatusOr<double> Step(int64_t i, const LmBatch& batch);
+  // One optimizer update on batch `i` at the schedule's `value`; returns the cross-entropy
+  // alone, as logged.
+  absl::StatusOr<double> Step(int64_t i, const LmBatch& batch, const ScheduleValue& value);
   void ShowProgress(int64_t i, int64_t epoch_batches, double lr, bool force);
 
   LmTrainingJob& job_;
@@ -54,8 +55,8 @@ class LmLoop {
   int64_t resumed_tokens_ = 0;
 };
 
-absl::StatusOr<double> LmLoop::Step(int64_t i, const LmBatch& batch) {
-  const ScheduleValue value = schedule_.At(state_.global_step);
+absl::StatusOr<double> LmLoop::Step(int64_t i, const LmBatch& batch,
+                                     const ScheduleValue& value) {
   const double seq_scale =
       job_.scale_lr_with_seq_len ? static_cast<double>(batch.seq_len) / job_.bptt : 1.0;
   SetGroupRates(optimizer_, value.lr, job_.group_lr_mult, seq_scale, value.beta1,
@@ -120,12 +121,13 @@ absl::StatusOr<int> LmLoop::TrainEpoch() {
   first_step_ = state_.step_in_epoch;
   for (int64_t i = first_step_; i < epoch_batches; ++i) {
     const LmBatch batch = job_.train->Batch(i);
-    const double lr = schedule_.At(state_.global_step).lr;
-    ASSIGN_OR_RETURN(const double loss_value, Step(i, batch));
+    const ScheduleValue value = schedule_.At(state_.global_step);
+    ASSIGN_OR_RETURN(const double loss_value, Step(i, batch, value));
     state_.epoch_loss_sum += loss_value;
     ++state_.epoch_loss_count;
     state_.epoch_tokens += batch.input.numel();
-    ShowProgress(i, epoch_batches, lr, (i + 1) % job_.log_every == 0 || i + 1 == epoch_batches);
+    ShowProgress(i, epoch_batches, value.lr,
+                 (i + 1) % job_.log_every == 0 || i + 1 == epoch_batches);
 
     if (const int signal = StopSignal(); signal != 0) {
       progress_.Finish();
@@ -228,12 +230,11 @@ absl::StatusOr<StageResult> TrainLanguageModel(LmTrainingJob& job) {
 
   StageCheckpoints checkpoints(job.stage, (fs::path(job.stage_dir) / "checkpoint").string(),
                                job.metrics_path, job.checkpoint_minutes);
-  const bool resumed = job.resume && checkpoints.exists();
   std::vector<torch::Tensor> lstm_state;
   ASSIGN_OR_RETURN(TrainingState state,
                    checkpoints.Start(job.resume, /*refuse_unfinished=*/false, *model,
                                      *optimizer, &lstm_state));
-  if (resumed) {
+  if (checkpoints.resumed()) {
     if (state.step_in_epoch > 0) {
       for (auto& t : lstm_state) t = t.to(job.device);
       model->encoder()->SetState(lstm_state);

@@ -36,9 +36,7 @@ absl::StatusOr<RunLanguageModel> LoadRunLanguageModel(const std::string& run_dir
   ASSIGN_OR_RETURN(const ModelConfig model, PretrainedModelConfig(*config));
   ASSIGN_OR_RETURN(Tokenizer tokenizer,
                    Tokenizer::Load(TokenizerFileIn((dir / "tokenizer").string())));
-  ModelConfig eval_model = model;
-  eval_model.drop_mult = 0;  // eval mode draws no dropout anyway; no masks are built either
-  LanguageModel lm(LanguageModelOptions::FromConfig(eval_model, tokenizer.vocab_size(), kPadId));
+  LanguageModel lm(LanguageModelOptions::FromConfig(model, tokenizer.vocab_size(), kPadId));
   RETURN_IF_ERROR(LoadModuleWeights(*lm, weights));
   lm->to(device);
   lm->eval();

@@ -9,6 +9,16 @@
 
 namespace ulmfit {
 namespace fs = std::filesystem;
+namespace {
+
+// Length of the file at `path`, 0 when it does not exist.
+int64_t FileSizeOrZero(const std::string& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  return ec ? 0 : static_cast<int64_t>(size);
+}
+
+}  // namespace
 
 std::unique_ptr<torch::optim::AdamW> MakeGroupedAdamW(
     const std::vector<std::vector<torch::Tensor>>& layer_groups, const OptimizerConfig& config,
@@ -57,12 +67,6 @@ absl::Status NonFiniteLossError(const std::string& stage, double loss, const std
           : " (no checkpoint was saved before this step, so the stage starts over)"));
 }
 
-int64_t FileSizeOrZero(const std::string& path) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  return ec ? 0 : static_cast<int64_t>(size);
-}
-
 StageCheckpoints::StageCheckpoints(std::string stage, std::string dir, std::string metrics_path,
                                    double checkpoint_minutes)
     : stage_(std::move(stage)), dir_(std::move(dir)), metrics_path_(std::move(metrics_path)),
@@ -95,6 +99,7 @@ absl::StatusOr<TrainingState> StageCheckpoints::Start(bool resume, bool refuse_u
     fs::resize_file(metrics_path_, static_cast<uintmax_t>(state.metrics_bytes));
   }
   elapsed_before_ = state.elapsed_seconds;
+  resumed_ = true;
   return state;
 }
 

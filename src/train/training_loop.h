@@ -68,6 +68,8 @@ class StageCheckpoints {
   bool PeriodicSaveDue() const;
   // Seconds of training in this stage, including those before a resume.
   double ElapsedSeconds() const;
+  // True once Start has restored a checkpoint.
+  bool resumed() const { return resumed_; }
   const std::string& dir() const { return dir_; }
   bool exists() const { return CheckpointExists(dir_); }
 
@@ -76,12 +78,10 @@ class StageCheckpoints {
   std::string dir_;
   std::string metrics_path_;
   double checkpoint_minutes_;
+  bool resumed_ = false;
   double elapsed_before_ = 0;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_save_;
 };
-
-// Length of the file at `path`, 0 when it does not exist.
-int64_t FileSizeOrZero(const std::string& path);
 
 }  // namespace ulmfit
