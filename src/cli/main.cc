@@ -4,6 +4,7 @@
 // Exit codes: 0 done, 1 runtime error, 2 usage or configuration error, 128+N stopped by signal N
 // (a checkpoint was saved; continue with --resume).
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "dist/world.h"
 #include "util/cpu_env.h"
 
 namespace {
@@ -108,6 +110,11 @@ int main(int argc, char** argv) {
   ulmfit::EnsureFastCpuEnvironment(argc, argv);
   try {
     return Dispatch(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const ulmfit::DistributedError& e) {
+    // A peer died or timed out: the process group's teardown could wait on it, so leave now.
+    std::fprintf(stderr, "ulmfit: %s\n", e.what());
+    std::fflush(stderr);
+    std::_Exit(ulmfit::cli::kExitError);
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "ulmfit: internal error: %s\n", e.what_without_backtrace());
   } catch (const std::exception& e) {

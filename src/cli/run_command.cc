@@ -1,6 +1,8 @@
 // `ulmfit run --config FILE` (or just `ulmfit --config FILE`): the stages a YAML file describes.
 // `ulmfit active-learn --config FILE`: stages 1 and 2, then the active-learning simulation.
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <utility>
@@ -9,9 +11,12 @@
 #include "active/simulation.h"
 #include "cli/commands.h"
 #include "config/config_loader.h"
+#include "dist/launch_env.h"
+#include "dist/world.h"
 #include "fmt/format.h"
 #include "train/stages.h"
 #include "util/cpu_env.h"
+#include "util/device.h"
 #include "util/files.h"
 #include "util/progress.h"
 #include "util/signals.h"
@@ -73,6 +78,19 @@ int ExitCode(const absl::StatusOr<StageResult>& result) {
   return kExitOk;
 }
 
+// Joins the job's process group and makes it current; the other ranks stay quiet.
+absl::Status JoinWorld(const LaunchEnvironment& launch, const RunConfig& run) {
+  ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(run.device));
+  World::Options options;
+  options.backend = run.distributed_backend;
+  options.timeout_s = run.distributed_timeout_s;
+  options.device = device;
+  ASSIGN_OR_RETURN(std::unique_ptr<World> world, World::Join(launch, options));
+  if (!world->leader()) SetQuietLogs(true);
+  SetCurrentWorld(std::move(world));
+  return absl::OkStatus();
+}
+
 int RunStages(const RunFlags& flags, const Config& config, bool active_learn) {
   using StageFn = absl::StatusOr<StageResult> (*)(const Config&, bool);
   const std::pair<const char*, StageFn> stages[] = {
@@ -100,18 +118,48 @@ int Run(const FlagTable& table, const std::vector<std::string>& args, const RunF
     return kExitOk;
   }
 
-  ConfigureThreads(config->run.threads);
+  // Started by torchrun, srun or --nproc: join the other processes first.
+  const absl::StatusOr<LaunchEnvironment> launch = ReadLaunchEnvironment();
+  if (!launch.ok()) return Fail(launch.status());
+  if (launch->distributed()) {
+    if (active_learn) {
+      return Fail(absl::InvalidArgumentError(
+          "active-learn runs in one process; start it without torchrun, srun or --nproc"));
+    }
+    if (absl::Status s = JoinWorld(*launch, config->run); !s.ok()) return Fail(s);
+  }
+  int threads = config->run.threads;
+  if (threads == 0 && launch->local_world_size > 1) {
+    // The node's cores shared among its processes, instead of each taking them all.
+    threads = std::max(1, PhysicalCoreCount() / launch->local_world_size);
+  }
+  ConfigureThreads(threads);
   LogInfo(fmt::format("ulmfit: {}", DescribeComputeEnvironment()));
+  if (const World* world = CurrentWorld()) {
+    LogInfo(fmt::format("ulmfit: process {} of {} ({}, {}; rank 0 writes the run's files and "
+                        "this log)", world->rank(), world->size(), launch->launcher,
+                        world->backend_name()));
+  }
   LogInfo("ulmfit: resolved configuration:\n" + resolved);
   if (absl::Status s = EnsureWritableDir(config->run.output_dir, "run.output_dir"); !s.ok()) {
     return Fail(s);
   }
-  const std::string resolved_path =
-      (std::filesystem::path(config->run.output_dir) / "resolved.yaml").string();
-  if (absl::Status s = WriteFileAtomic(resolved_path, resolved); !s.ok()) return Fail(s);
+  if (IsLeaderProcess()) {
+    const std::string resolved_path =
+        (std::filesystem::path(config->run.output_dir) / "resolved.yaml").string();
+    if (absl::Status s = WriteFileAtomic(resolved_path, resolved); !s.ok()) return Fail(s);
+  }
 
   InstallStopSignalHandlers();
-  return RunStages(flags, *config, active_learn);
+  const int code = RunStages(flags, *config, active_learn);
+  if (CurrentWorld() != nullptr) {
+    // Tearing the process group down may wait on peers that already failed; every file is
+    // written and closed by now, so leave at once.
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(code);
+  }
+  return code;
 }
 
 }  // namespace

@@ -35,6 +35,10 @@ struct RunConfig {
   int threads = 0;                          // intra-op CPU threads; 0 = number of physical cores
   double checkpoint_minutes = 10;           // also checkpoint mid-epoch this often; 0 = epoch only
   int log_every = 50;                       // progress line every N steps (TTY: rewritten in place)
+  // Multi-process runs (torchrun, srun or --nproc; docs/distributed.md).
+  DistributedBackend distributed_backend = DistributedBackend::kAuto;
+  double distributed_timeout_s = 1800;      // a collective or rendezvous waiting longer fails
+  bool batch_per_rank = false;              // batch_size per process, not for the whole job
 };
 
 // A corpus for language modelling: one document per line of a file, or one per file in a folder.

@@ -42,6 +42,10 @@ enum class Discriminative { kFactor, kScripts, kNone };
 // `classifier.select_metric`: which validation metric picks the best epoch.
 enum class SelectMetric { kAccuracy, kMacroF1, kLoss };
 
+// `run.distributed_backend`: c10d's backend for a multi-process run (dist/world.h); auto is
+// NCCL on CUDA, Gloo on the CPU.
+enum class DistributedBackend { kAuto, kGloo, kNccl };
+
 // `active.strategy` and `active.strategies`: how useful labelling an example would be
 // (active/strategies.h scores them).
 enum class Strategy { kLeastConfidence, kMargin, kEntropy, kRandom, kDiverse };
@@ -99,6 +103,13 @@ struct EnumTable<Discriminative> {
       {Discriminative::kScripts, "scripts"},
       {Discriminative::kNone, "none"}};
 };
+template <>
+struct EnumTable<DistributedBackend> {
+  static constexpr EnumEntry<DistributedBackend> kEntries[] = {
+      {DistributedBackend::kAuto, "auto"}, {DistributedBackend::kGloo, "gloo"},
+      {DistributedBackend::kNccl, "nccl"}};
+};
+
 template <>
 struct EnumTable<SelectMetric> {
   static constexpr EnumEntry<SelectMetric> kEntries[] = {{SelectMetric::kAccuracy, "accuracy"},

@@ -28,6 +28,9 @@ void VisitFields(RunConfig& c, V& v) {
   v("threads", c.threads);
   v("checkpoint_minutes", c.checkpoint_minutes);
   v("log_every", c.log_every);
+  v("distributed_backend", c.distributed_backend);
+  v("distributed_timeout_s", c.distributed_timeout_s);
+  v("batch_per_rank", c.batch_per_rank);
 }
 
 template <typename V>

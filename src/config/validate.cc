@@ -249,6 +249,8 @@ void CheckGeneral(const Config& config, Checker* check) {
   check->AtLeast("run.threads", run.threads, 0);
   check->NonNegative("run.checkpoint_minutes", run.checkpoint_minutes);
   check->AtLeast("run.log_every", run.log_every, 1);
+  check->Expect(run.distributed_timeout_s >= 1, "run.distributed_timeout_s", "at least 1 (seconds)",
+                run.distributed_timeout_s);
 
   const TextConfig& text = config.text;
   check->AtLeast("text.vocab_size", text.vocab_size, 16);

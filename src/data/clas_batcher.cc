@@ -74,8 +74,11 @@ void ClasBatcher::StartEpoch(int64_t epoch) {
   for (int64_t start = 0; start < n; start += batch_size_) {
     batches_.emplace_back(order.begin() + start, order.begin() + std::min(n, start + batch_size_));
   }
-  if (batches_.size() >= 2 && batches_.back().size() == 1) {
-    batches_[batches_.size() - 2].push_back(batches_.back()[0]);
+  // One row breaks BatchNorm in training; fewer rows than processes would leave a shard empty.
+  const size_t min_rows = static_cast<size_t>(std::max(2, shard_count_));
+  if (batches_.size() >= 2 && batches_.back().size() < min_rows) {
+    auto& before = batches_[batches_.size() - 2];
+    before.insert(before.end(), batches_.back().begin(), batches_.back().end());
     batches_.pop_back();
   }
   if (batches_.size() > 3) {
@@ -86,6 +89,14 @@ void ClasBatcher::StartEpoch(int64_t epoch) {
   }
 }
 
+void ClasBatcher::SetShard(int shard_rank, int shard_count) {
+  TORCH_CHECK(shard_count >= 1 && shard_rank >= 0 && shard_rank < shard_count,
+              "ClasBatcher: shard ", shard_rank, " of ", shard_count);
+  shard_rank_ = shard_rank;
+  shard_count_ = shard_count;
+  StartEpoch(0);
+}
+
 ClasBatch ClasBatcher::Batch(int64_t index) const {
   TORCH_CHECK(index >= 0 && index < num_batches(), "ClasBatcher: batch ", index, " of ",
               num_batches());
@@ -93,8 +104,18 @@ ClasBatch ClasBatcher::Batch(int64_t index) const {
   batch.indices = batches_[index];
   std::stable_sort(batch.indices.begin(), batch.indices.end(),
                    [this](int64_t a, int64_t b) { return lengths_[a] > lengths_[b]; });
+  batch.job_rows = static_cast<int64_t>(batch.indices.size());
+  const int64_t max_len = lengths_[batch.indices[0]];  // of the whole batch, every shard alike
+  if (shard_count_ > 1) {
+    std::vector<int64_t> mine;
+    for (size_t r = shard_rank_; r < batch.indices.size(); r += shard_count_) {
+      mine.push_back(batch.indices[r]);
+    }
+    TORCH_CHECK(!mine.empty(), "ClasBatcher: batch ", index, " has ", batch.job_rows,
+                " rows, fewer than the ", shard_count_, " shards");
+    batch.indices = std::move(mine);
+  }
   const int64_t rows = static_cast<int64_t>(batch.indices.size());
-  const int64_t max_len = lengths_[batch.indices[0]];
   batch.tokens = torch::full({max_len, rows}, kPadId, torch::kInt64);
   batch.lengths = torch::empty({rows}, torch::kInt64);
   batch.labels = torch::empty({labels_ == nullptr ? 0 : rows}, torch::kInt64);

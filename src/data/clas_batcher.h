@@ -21,6 +21,8 @@ struct ClasBatch {
   torch::Tensor labels;          // (batch) int64; a 0-element tensor when there are no labels
   torch::Tensor lengths;         // (batch) int64 true token counts
   std::vector<int64_t> indices;  // the example index of each row (to restore input order)
+  // Rows of the whole batch over all processes of a data-parallel run (= rows here otherwise).
+  int64_t job_rows = 0;
 };
 
 class ClasBatcher {
@@ -40,6 +42,14 @@ class ClasBatcher {
   // Builds the batch order of epoch `epoch` (a no-op change when shuffle is false).
   void StartEpoch(int64_t epoch);
 
+  // Data-parallel training (the distributed sortish sampler): every process builds the same
+  // batches, and Batch() returns this process's rows of each, rows shard_rank, shard_rank +
+  // shard_count, ... of the length-sorted batch (so the shards' lengths are alike), padded to
+  // the whole batch's length (so each row is encoded exactly as without sharding). A last batch
+  // with fewer rows than processes is merged into the one before, so no shard is ever empty
+  // and every process gets the same number of batches. Restarts epoch 0.
+  void SetShard(int shard_rank, int shard_count);
+
   int64_t num_batches() const { return static_cast<int64_t>(batches_.size()); }
   int64_t num_examples() const { return static_cast<int64_t>(lengths_.size()); }
   ClasBatch Batch(int64_t index) const;
@@ -52,6 +62,8 @@ class ClasBatcher {
   bool shuffle_;
   bool backwards_;
   uint64_t seed_;
+  int shard_rank_ = 0;
+  int shard_count_ = 1;
   std::vector<int64_t> lengths_;               // tokens per document
   std::vector<std::vector<int64_t>> batches_;  // example indices of each batch
 };

@@ -27,6 +27,11 @@ LmBatcher::LmBatcher(const std::vector<int32_t>* ids, const std::vector<int64_t>
                      LmBatcherOptions options)
     : ids_(ids), offsets_(offsets), options_(options) {
   TORCH_CHECK(options_.batch_size >= 1 && options_.bptt >= 2, "invalid LM batch settings");
+  TORCH_CHECK(options_.shard_count >= 1 && options_.shard_rank >= 0 &&
+                  options_.shard_rank < options_.shard_count &&
+                  options_.batch_size % options_.shard_count == 0,
+              "LmBatcher: batch_size ", options_.batch_size, " does not split into ",
+              options_.shard_count, " shards");
 }
 
 int64_t LmBatcher::EstimatedBatchesPerEpoch() const {
@@ -66,6 +71,10 @@ void LmBatcher::StartEpoch(int64_t epoch) {
   rows.reserve(bs);
   for (int64_t r = 0; r < bs; ++r) rows.push_back(stream_.narrow(0, r * row_length_, row_length_ + 1));
   stream_ = torch::stack(rows);  // (bs, row + 1)
+  if (options_.shard_count > 1) {
+    const int64_t per_shard = bs / options_.shard_count;
+    stream_ = stream_.narrow(0, options_.shard_rank * per_shard, per_shard).contiguous();
+  }
 
   windows_.clear();
   auto rng = SeededRng(options_.seed, {static_cast<uint32_t>(epoch), 2});

@@ -19,6 +19,11 @@ struct LmBatcherOptions {
   bool backwards = false;      // reverse the token stream (backward LM)
   bool shuffle = true;         // shuffle document order each epoch
   uint64_t seed = 0;
+  // Data-parallel runs: batch_size is the whole job's batch, and this process keeps rows
+  // [shard_rank * batch_size / shard_count, (shard_rank + 1) * batch_size / shard_count) of
+  // it (batch_size must divide evenly). Every process builds the same stream and windows.
+  int shard_rank = 0;
+  int shard_count = 1;
 };
 
 struct LmBatch {
@@ -38,6 +43,8 @@ class LmBatcher {
   void StartEpoch(int64_t epoch);
 
   int64_t num_batches() const { return static_cast<int64_t>(windows_.size()); }
+  // Rows of this process's batches (batch_size / shard_count).
+  int64_t rows() const { return options_.batch_size / options_.shard_count; }
   // Tokens per row of the stream (the LM's targets per row per epoch).
   int64_t row_length() const { return row_length_; }
   const LmBatcherOptions& options() const { return options_; }

@@ -18,16 +18,16 @@ namespace fs = std::filesystem;
 
 ClassifierEvaluation EvaluateClassifier(TextClassifier& model, ClasBatcher& batcher,
                                         int num_classes, const torch::Device& device,
-                                        bool with_features) {
+                                        bool with_features, int64_t batch_offset,
+                                        int64_t batch_stride) {
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
   ClassifierEvaluation eval;
-  std::vector<int64_t> truth;
-  std::vector<int64_t> predicted_sorted;
-  double loss_sum = 0;
+  std::vector<int64_t>& truth = eval.truth;
+  double& loss_sum = eval.loss_sum;
   bool labeled = true;
-  for (int64_t b = 0; b < batcher.num_batches(); ++b) {
+  for (int64_t b = batch_offset; b < batcher.num_batches(); b += batch_stride) {
     const ClasBatch batch = batcher.Batch(b);
     const ClassifierOutput output = model->forward(batch.tokens.to(device));
     const auto logits = output.logits.to(torch::kFloat).cpu();
@@ -60,7 +60,8 @@ ClassifierEvaluation EvaluateClassifier(TextClassifier& model, ClasBatcher& batc
       if (labeled) truth[index] = batch.labels[r].item<int64_t>();
     }
   }
-  if (labeled && !eval.predicted.empty()) {
+  if (!labeled) truth.clear();
+  if (labeled && !eval.predicted.empty() && batch_stride == 1) {
     eval.metrics = ComputeMetrics(truth, eval.predicted, num_classes,
                                   loss_sum / static_cast<double>(eval.predicted.size()));
   }

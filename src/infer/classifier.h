@@ -23,15 +23,21 @@ struct ClassifierEvaluation {
   ClassificationMetrics metrics;             // empty when the data had no labels
   std::vector<std::vector<float>> probs;     // per example, in input order
   std::vector<int64_t> predicted;            // argmax per example, in input order
+  std::vector<int64_t> truth;                // label id per example (labelled data only)
+  double loss_sum = 0;                       // summed cross-entropy (labelled data only)
   // Per example, the pooled [last, max, mean] encoder features (the head's input); only when
   // asked for (active learning clusters them).
   std::vector<std::vector<float>> features;
 };
 
-// Runs `model` (eval mode, no grad) over every batch; labels in the batches are optional.
+// Runs `model` (eval mode, no grad) over the batches; labels in the batches are optional.
+// `batch_offset`/`batch_stride`: only batches offset, offset + stride, ... (one process's share
+// in a data-parallel run); the per-example vectors then have empty entries (and metrics are not
+// computed) for the other batches' examples.
 ClassifierEvaluation EvaluateClassifier(TextClassifier& model, ClasBatcher& batcher,
                                         int num_classes, const torch::Device& device,
-                                        bool with_features = false);
+                                        bool with_features = false, int64_t batch_offset = 0,
+                                        int64_t batch_stride = 1);
 
 class Classifier {
  public:

@@ -82,14 +82,48 @@ PoolingLinearClassifierImpl::PoolingLinearClassifierImpl(int64_t in_features, in
   }
 }
 
+torch::Tensor SyncedBatchNorm(torch::nn::BatchNorm1dImpl& bn, const torch::Tensor& x,
+                              const CrossProcessSum& sum) {
+  const auto& options = bn.options;
+  const torch::Tensor input = x.to(torch::kFloat);  // BatchNorm runs in float32 under autocast
+  const int64_t features = input.size(1);
+  // Two passes, as BatchNorm itself: the mean first, then the squared deviations from it (one
+  // pass of sums and sums of squares loses digits when the mean is large).
+  const torch::Tensor count = torch::full({1}, static_cast<double>(input.size(0)), input.options());
+  const torch::Tensor sums = sum(torch::cat({input.sum(0), count}));
+  const torch::Tensor n = sums.narrow(0, features, 1);
+  const torch::Tensor mean = sums.narrow(0, 0, features) / n;
+  const torch::Tensor centered = input - mean;
+  const torch::Tensor var = sum(centered.pow(2).sum(0)) / n;  // biased, for normalizing
+  torch::Tensor y = centered / torch::sqrt(var + options.eps());
+  if (options.affine()) y = y * bn.weight + bn.bias;
+  if (options.track_running_stats()) {
+    torch::NoGradGuard no_grad;
+    const double momentum = options.momentum().value_or(0.1);
+    const double total = n.item<double>();
+    // The running variance is the unbiased one, as BatchNorm keeps it.
+    const torch::Tensor unbiased = var.detach() * (total / std::max(total - 1, 1.0));
+    bn.running_mean.mul_(1 - momentum).add_(mean.detach(), momentum);
+    bn.running_var.mul_(1 - momentum).add_(unbiased, momentum);
+    bn.num_batches_tracked.add_(1);
+  }
+  return y.to(x.scalar_type());
+}
+
+torch::Tensor PoolingLinearClassifierImpl::Normalize(torch::nn::BatchNorm1d& bn,
+                                                     const torch::Tensor& x) {
+  if (!batch_sum_ || !is_training()) return bn->forward(x);
+  return SyncedBatchNorm(*bn, x, batch_sum_);
+}
+
 torch::Tensor PoolingLinearClassifierImpl::forward(const torch::Tensor& pooled) {
   const bool train = is_training();
   // (batch, in) -> (batch, hidden)
-  torch::Tensor x = bn1->forward(pooled);
+  torch::Tensor x = Normalize(bn1, pooled);
   if (p1_ > 0) x = torch::dropout(x, p1_, train);
   x = torch::relu(lin1->forward(x));
   // (batch, hidden) -> (batch, classes)
-  x = bn2->forward(x);
+  x = Normalize(bn2, x);
   if (p2_ > 0) x = torch::dropout(x, p2_, train);
   return lin2->forward(x);
 }

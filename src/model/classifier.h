@@ -12,10 +12,11 @@
 //                    head.lin1.{weight,bias}, head.bn2.*, head.lin2.{weight,bias}
 #pragma once
 
-#include <torch/torch.h>
-
 #include <cstdint>
+#include <functional>
 #include <vector>
+
+#include <torch/torch.h>
 
 #include "config/config.h"
 #include "model/awd_lstm.h"
@@ -54,6 +55,17 @@ struct ClassifierOutput {
 // non-pad step pools to zeros.
 torch::Tensor MaskedConcatPool(const torch::Tensor& output, const torch::Tensor& pad_mask);
 
+// Sums a tensor over the processes of a data-parallel job, differentiably (dist/data_parallel.h
+// CrossRankSum); the model itself knows nothing of processes.
+using CrossProcessSum = std::function<torch::Tensor(const torch::Tensor&)>;
+
+// BatchNorm1d in training mode with the statistics of the whole job's batch (PyTorch's
+// SyncBatchNorm): `sum` adds up each process's per-feature sums, so a batch split over N
+// processes is normalized as the whole batch would be on one, and the running statistics are
+// updated alike on every process. With an identity `sum` it is BatchNorm1d's training forward.
+torch::Tensor SyncedBatchNorm(torch::nn::BatchNorm1dImpl& bn, const torch::Tensor& x,
+                              const CrossProcessSum& sum);
+
 // fastai PoolingLinearClassifier: two LinBnDrop blocks,
 // BatchNorm1d(in) -> Dropout(p1) -> Linear(in, hidden) -> ReLU -> BatchNorm1d(hidden) ->
 // Dropout(p2) -> Linear(hidden, classes). The linears keep their bias (fastai v1 layout; fastai
@@ -66,11 +78,18 @@ class PoolingLinearClassifierImpl : public torch::nn::Module {
   // pooled: (batch, in_features) -> logits (batch, num_classes)
   torch::Tensor forward(const torch::Tensor& pooled);
 
+  // Data-parallel training: BatchNorm in training mode uses the job's batch statistics
+  // (SyncedBatchNorm with `sum`); an empty function restores plain BatchNorm.
+  void SyncBatchStatistics(CrossProcessSum sum) { batch_sum_ = std::move(sum); }
+
   torch::nn::BatchNorm1d bn1{nullptr}, bn2{nullptr};
   torch::nn::Linear lin1{nullptr}, lin2{nullptr};
 
  private:
+  torch::Tensor Normalize(torch::nn::BatchNorm1d& bn, const torch::Tensor& x);
+
   double p1_, p2_;
+  CrossProcessSum batch_sum_;
 };
 TORCH_MODULE(PoolingLinearClassifier);
 

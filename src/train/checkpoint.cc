@@ -45,7 +45,7 @@ bool CheckpointExists(const std::string& dir) { return !CompleteCheckpointDir(di
 absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& model,
                             const torch::optim::Optimizer& optimizer,
                             const std::vector<torch::Tensor>& lstm_state,
-                            const TrainingState& state) {
+                            const TrainingState& state, const RankGenerators* ranks) {
   const std::string tmp = TmpDir(dir);
   std::error_code ec;
   RemoveTree(tmp);
@@ -68,6 +68,14 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
     for (size_t i = 0; i < lstm_state.size(); ++i) {
       rng_archive.write(fmt::format("lstm_state.{}", i), lstm_state[i].detach().cpu());
     }
+    if (ranks != nullptr) {
+      for (size_t r = 1; r < ranks->cpu.size(); ++r) {
+        rng_archive.write(fmt::format("cpu_rng.rank{}", r), ranks->cpu[r]);
+      }
+      for (size_t r = 1; r < ranks->cuda.size(); ++r) {
+        rng_archive.write(fmt::format("cuda_rng.rank{}", r), ranks->cuda[r]);
+      }
+    }
     rng_archive.save_to((fs::path(tmp) / "state.pt").string());
   } catch (const c10::Error& e) {
     return absl::InternalError(
@@ -78,11 +86,11 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
       "\"global_step\": {}, \"elapsed_seconds\": {:.3f}, \"metrics_bytes\": {}, "
       "\"best_valid_loss\": {:.17g}, \"epoch_loss_sum\": {:.17g}, \"epoch_loss_count\": {}, "
       "\"epoch_tokens\": {}, \"lstm_state_tensors\": {}, \"best_epoch\": {}, "
-      "\"best_score\": {:.17g}}}\n",
+      "\"best_score\": {:.17g}, \"world_size\": {}}}\n",
       kCheckpointFormatVersion, state.stage, state.epoch, state.step_in_epoch, state.global_step,
       state.elapsed_seconds, state.metrics_bytes, state.best_valid_loss, state.epoch_loss_sum,
       state.epoch_loss_count, state.epoch_tokens, lstm_state.size(), state.best_epoch,
-      state.best_score);
+      state.best_score, ranks != nullptr ? ranks->cpu.size() : 1);
   // state.json last: its presence marks the directory complete.
   RETURN_IF_ERROR(WriteFileAtomic((fs::path(tmp) / "state.json").string(), json));
 
@@ -98,7 +106,8 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
 
 absl::StatusOr<TrainingState> LoadCheckpoint(const std::string& dir, torch::nn::Module& model,
                                              torch::optim::Optimizer& optimizer,
-                                             std::vector<torch::Tensor>* lstm_state) {
+                                             std::vector<torch::Tensor>* lstm_state,
+                                             int rank, int world_size) {
   const std::string from = CompleteCheckpointDir(dir);
   if (from.empty()) return absl::NotFoundError(fmt::format("{}: no checkpoint found", dir));
   const std::string state_path = (fs::path(from) / "state.json").string();
@@ -126,6 +135,14 @@ absl::StatusOr<TrainingState> LoadCheckpoint(const std::string& dir, torch::nn::
     // Absent from checkpoints written before they were added.
     if (node["best_epoch"]) state.best_epoch = node["best_epoch"].as<int64_t>();
     if (node["best_score"]) state.best_score = node["best_score"].as<double>();
+    const int written_by = node["world_size"] ? node["world_size"].as<int>() : 1;
+    if (written_by != world_size) {
+      return absl::FailedPreconditionError(fmt::format(
+          "{}: this checkpoint was written by a run of {} process{}, this run has {}; resume "
+          "with {} (--nproc {} or WORLD_SIZE={}), or delete {} to start the stage again",
+          from, written_by, written_by == 1 ? "" : "es", world_size, written_by, written_by,
+          written_by, from));
+    }
   } catch (const YAML::Exception& e) {
     return absl::DataLossError(fmt::format(
         "{}: corrupt checkpoint state ({}); delete {} to start the stage again", state_path,
@@ -139,14 +156,15 @@ absl::StatusOr<TrainingState> LoadCheckpoint(const std::string& dir, torch::nn::
 
     torch::serialize::InputArchive state_archive;
     state_archive.load_from((fs::path(from) / "state.pt").string());
+    const std::string suffix = rank == 0 ? "" : fmt::format(".rank{}", rank);
     torch::Tensor rng;
-    state_archive.read("cpu_rng", rng);
+    state_archive.read("cpu_rng" + suffix, rng);
     DefaultGenerator(torch::kCPU).set_state(rng);
     // Written by a CUDA run only (and by none before it was added): a run resumed on another
     // kind of device goes on with that device's generator as seeded.
     torch::Tensor cuda_rng;
     if (const torch::Device device = ModelDevice(model);
-        device.is_cuda() && state_archive.try_read("cuda_rng", cuda_rng)) {
+        device.is_cuda() && state_archive.try_read("cuda_rng" + suffix, cuda_rng)) {
       torch::Generator generator = DefaultGenerator(device);
       std::lock_guard<std::mutex> lock(generator.mutex());
       generator.set_state(cuda_rng);

@@ -32,16 +32,28 @@ struct TrainingState {
   int64_t epoch_tokens = 0;
 };
 
+// The random generators of every process of a data-parallel run (each draws its own dropout
+// masks), gathered to rank 0, which writes the checkpoint. Index = rank; rank 0's are also
+// the checkpoint's plain cpu_rng/cuda_rng, as a one-process run writes them.
+struct RankGenerators {
+  std::vector<torch::Tensor> cpu;
+  std::vector<torch::Tensor> cuda;  // empty unless training on CUDA
+};
+
+// `ranks`: null for a one-process run. `lstm_state` is the whole job's (all rows).
 absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& model,
                             const torch::optim::Optimizer& optimizer,
                             const std::vector<torch::Tensor>& lstm_state,
-                            const TrainingState& state);
+                            const TrainingState& state, const RankGenerators* ranks = nullptr);
 
-// Restores into an already-built model and optimizer (same config). Looks in `dir` and in the
-// `.old` copy a crash may have left behind.
+// Restores into an already-built model and optimizer (same config), with the generators of
+// process `rank`. Looks in `dir` and in the `.old` copy a crash may have left behind. A
+// checkpoint written by a run of another number of processes is refused (its generators and
+// LSTM rows belong to that many processes).
 absl::StatusOr<TrainingState> LoadCheckpoint(const std::string& dir, torch::nn::Module& model,
                                              torch::optim::Optimizer& optimizer,
-                                             std::vector<torch::Tensor>* lstm_state);
+                                             std::vector<torch::Tensor>* lstm_state,
+                                             int rank = 0, int world_size = 1);
 
 bool CheckpointExists(const std::string& dir);
 

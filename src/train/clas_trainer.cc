@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -29,6 +30,62 @@ double SelectionScore(const ClassificationMetrics& m, SelectMetric metric) {
   return m.accuracy;
 }
 
+// The classifier's validation on `batcher`, its batches split over the ranks of `world` (null:
+// all here) and the per-example results combined, so every rank gets the whole evaluation.
+ClassifierEvaluation Validate(World* world, TextClassifier& model, ClasBatcher& batcher,
+                              int num_classes, const torch::Device& device) {
+  if (world == nullptr) return EvaluateClassifier(model, batcher, num_classes, device);
+  const ClassifierEvaluation own = EvaluateClassifier(
+      model, batcher, num_classes, device, /*with_features=*/false, world->rank(), world->size());
+  // One row per example: the probabilities, then predicted + 1 and truth + 1 (0 = not here).
+  const int64_t n = batcher.num_examples();
+  torch::Tensor table = torch::zeros({n, num_classes + 2}, torch::kFloat64);
+  auto rows = table.accessor<double, 2>();
+  for (size_t i = 0; i < own.probs.size(); ++i) {
+    if (own.probs[i].size() != static_cast<size_t>(num_classes)) continue;
+    for (int c = 0; c < num_classes; ++c) rows[i][c] = own.probs[i][c];
+    rows[i][num_classes] = static_cast<double>(own.predicted[i] + 1);
+    rows[i][num_classes + 1] = i < own.truth.size() ? static_cast<double>(own.truth[i] + 1) : 0;
+  }
+  table = table.to(world->device());
+  world->AllReduce(table);
+  table = table.cpu();
+  rows = table.accessor<double, 2>();
+  const double loss_sum = world->AllReduceValues({own.loss_sum})[0];
+  ClassifierEvaluation eval;
+  eval.probs.resize(n);
+  eval.predicted.resize(n);
+  eval.truth.resize(n);
+  bool labeled = n > 0;
+  for (int64_t i = 0; i < n; ++i) {
+    eval.probs[i].resize(num_classes);
+    for (int c = 0; c < num_classes; ++c) eval.probs[i][c] = static_cast<float>(rows[i][c]);
+    eval.predicted[i] = static_cast<int64_t>(rows[i][num_classes]) - 1;
+    eval.truth[i] = static_cast<int64_t>(rows[i][num_classes + 1]) - 1;
+    labeled = labeled && eval.truth[i] >= 0;
+  }
+  eval.loss_sum = loss_sum;
+  if (labeled) {
+    eval.metrics = ComputeMetrics(eval.truth, eval.predicted, num_classes,
+                                  loss_sum / static_cast<double>(n));
+  }
+  return eval;
+}
+
+// While it lives, the head's BatchNorm normalizes with the statistics of the whole job's batch.
+class SyncedBatchStatistics {
+ public:
+  SyncedBatchStatistics(World* world, TextClassifier& model) : model_(model) {
+    if (world == nullptr) return;
+    model_->head()->SyncBatchStatistics(
+        [world](const torch::Tensor& x) { return CrossRankSum(*world, x); });
+  }
+  ~SyncedBatchStatistics() { model_->head()->SyncBatchStatistics(nullptr); }
+
+ private:
+  TextClassifier& model_;
+};
+
 // Passes over the data after an epoch's first reshuffle it with this epoch number offset
 // (classifier.min_steps_per_epoch).
 constexpr int64_t kPassEpochStride = 1000003;
@@ -48,9 +105,9 @@ struct EpochPlan {
 class ClasLoop {
  public:
   ClasLoop(ClasTrainingJob& job, torch::optim::AdamW& optimizer, StageCheckpoints& checkpoints,
-           TrainingState& state)
+           TrainingState& state, GradientSync* sync)
       : job_(job), model_(job.model), optimizer_(optimizer), checkpoints_(checkpoints),
-        state_(state), multipliers_(DiscriminativeMultipliers(
+        sync_(sync), state_(state), multipliers_(DiscriminativeMultipliers(
                            static_cast<int>(optimizer.param_groups().size()),
                            job.config.lr_factor)),
         mixed_precision_(job.config.mixed_precision && job.device.is_cuda()) {}
@@ -62,7 +119,8 @@ class ClasLoop {
   absl::Status FinishEpoch(const EpochPlan& plan, StageResult* result);
 
  private:
-  // One optimizer update at the schedule's `value`; returns the cross-entropy alone, as logged.
+  // One optimizer update at the schedule's `value`; returns the cross-entropy alone, as logged
+  // (the mean over the job's whole batch).
   absl::StatusOr<double> Step(const EpochPlan& plan, int64_t i, const ClasBatch& batch,
                               const ScheduleValue& value);
   double DocsPerSecond() const {
@@ -73,6 +131,7 @@ class ClasLoop {
   TextClassifier& model_;
   torch::optim::AdamW& optimizer_;
   StageCheckpoints& checkpoints_;
+  GradientSync* sync_;  // null in a one-process run
   TrainingState& state_;
   const std::vector<double> multipliers_;
   const bool mixed_precision_;
@@ -101,14 +160,27 @@ absl::StatusOr<double> ClasLoop::Step(const EpochPlan& plan, int64_t i, const Cl
       loss = loss + ArTarLoss(reg, clas.ar_alpha, clas.tar_beta);
     }
   }
-  if (!std::isfinite(loss_value) || !std::isfinite(loss.item<double>())) {
+  double total_value = loss.item<double>();
+  if (job_.world != nullptr) {
+    // The job's means over its whole batch. This rank's loss is weighted by its share of the
+    // rows (times the ranks, as GradientSync averages), so the averaged gradient is the whole
+    // batch's even where the shards' rows differ by one.
+    const double rows = static_cast<double>(batch.labels.size(0));
+    const double job_rows = static_cast<double>(batch.job_rows);
+    const std::vector<double> sums =
+        job_.world->AllReduceValues({loss_value * rows, total_value * rows});
+    loss_value = sums[0] / job_rows;
+    total_value = sums[1] / job_rows;
+    loss = loss * (rows * job_.world->size() / job_rows);
+  }
+  if (!std::isfinite(loss_value) || !std::isfinite(total_value)) {
     progress_.Finish();
     return NonFiniteLossError("classify", loss_value,
                               fmt::format("epoch {} step {}", plan.global_epoch + 1, i + 1),
                               checkpoints_.dir(), checkpoints_.exists(),
                               "Lower classifier.phase_lrs or raise classifier.optimizer.clip");
   }
-  BackwardAndStep(loss, *model_, optimizer_, clas.optimizer.clip);
+  BackwardAndStep(loss, *model_, optimizer_, clas.optimizer.clip, sync_);
   ++state_.global_step;
   state_.step_in_epoch = i + 1;
   return loss_value;
@@ -130,8 +202,8 @@ absl::StatusOr<int> ClasLoop::TrainEpoch(const EpochPlan& plan) {
     const ClasBatch batch = job_.train->Batch(i % plan.batches_per_pass);
     const ScheduleValue value = plan.schedule->At(plan.epoch_in_phase * plan.steps + i);
     ASSIGN_OR_RETURN(const double loss_value, Step(plan, i, batch, value));
-    state_.epoch_loss_sum += loss_value * batch.labels.size(0);
-    state_.epoch_loss_count += batch.labels.size(0);
+    state_.epoch_loss_sum += loss_value * batch.job_rows;
+    state_.epoch_loss_count += batch.job_rows;
     const int64_t seen = state_.epoch_loss_count;
     train_seconds_ = SecondsSince(epoch_start);
     progress_.Update(
@@ -142,14 +214,16 @@ absl::StatusOr<int> ClasLoop::TrainEpoch(const EpochPlan& plan) {
                     DocsPerSecond(),
                     FormatDuration(train_seconds_ / (i + 1 - first_step) * (plan.steps - i - 1))),
         (i + 1) % job_.log_every == 0 || i + 1 == plan.steps);
-    if (const int signal = StopSignal(); signal != 0) {
+    const StepDecision decision = DecideAfterStep(
+        job_.world, StopSignal(), checkpoints_.PeriodicSaveDue() && i + 1 < plan.steps);
+    if (const int signal = decision.stop_signal; signal != 0) {
       progress_.Finish();
       RETURN_IF_ERROR(checkpoints_.Save(&state_, *model_, optimizer_));
       LogInfo(fmt::format("classify: stopped by signal {}; checkpoint saved in {}; continue "
                           "with --resume", signal, checkpoints_.dir()));
       return signal;
     }
-    if (checkpoints_.PeriodicSaveDue() && i + 1 < plan.steps) {
+    if (decision.save_due) {
       RETURN_IF_ERROR(checkpoints_.Save(&state_, *model_, optimizer_));
     }
   }
@@ -173,7 +247,7 @@ absl::Status ClasLoop::FinishEpoch(const EpochPlan& plan, StageResult* result) {
   bool best = true;  // without validation data every epoch replaces the last
   std::optional<ClassificationMetrics> valid;
   if (job_.valid != nullptr) {
-    valid = EvaluateClassifier(model_, *job_.valid, job_.num_classes, job_.device).metrics;
+    valid = Validate(job_.world, model_, *job_.valid, job_.num_classes, job_.device).metrics;
     const double score = SelectionScore(*valid, clas.select_metric);
     best = state_.best_epoch == 0 || score > state_.best_score;
     if (best) state_.best_score = score;
@@ -189,13 +263,18 @@ absl::Status ClasLoop::FinishEpoch(const EpochPlan& plan, StageResult* result) {
                         "last epoch is kept)", epoch, plan.total_epochs, train_loss,
                         FormatDuration(train_seconds_)));
   }
-  RETURN_IF_ERROR(AppendLine(
-      job_.metrics_path, line.Add("docs_per_s", DocsPerSecond())
-                             .Add("seconds", train_seconds_).Add("best", best)
-                             .str()));
+  const bool leader = job_.world == nullptr || job_.world->leader();
+  if (leader) {
+    RETURN_IF_ERROR(AppendLine(
+        job_.metrics_path, line.Add("docs_per_s", DocsPerSecond())
+                               .Add("seconds", train_seconds_).Add("best", best)
+                               .str()));
+  }
   if (best) {
     state_.best_epoch = epoch;
     result->best_valid = valid;
+  }
+  if (best && leader) {
     const fs::path dir(job_.stage_dir);
     RETURN_IF_ERROR(SaveModuleWeights(*model_, (dir / "best.pt").string()));
     RETURN_IF_ERROR(WriteFileAtomic(
@@ -233,8 +312,15 @@ absl::StatusOr<StageResult> TrainClassifier(ClasTrainingJob& job) {
   const int num_groups = static_cast<int>(groups.size());
   auto optimizer = MakeGroupedAdamW(groups, clas.optimizer, 1e-3);
 
+  std::optional<GradientSync> sync;
+  if (job.world != nullptr) {
+    // Rank 0's weights everywhere (a resume then loads the same checkpoint on every rank).
+    BroadcastModule(*job.world, *job.model);
+    sync.emplace(*job.world, *job.model);
+  }
+  const SyncedBatchStatistics synced_batch_norm(job.world, job.model);
   StageCheckpoints checkpoints("classify", (fs::path(job.stage_dir) / "checkpoint").string(),
-                               job.metrics_path, job.checkpoint_minutes);
+                               job.metrics_path, job.checkpoint_minutes, job.world);
   ASSIGN_OR_RETURN(TrainingState state,
                    checkpoints.Start(job.resume, /*refuse_unfinished=*/true, *job.model,
                                      *optimizer, nullptr));
@@ -246,7 +332,7 @@ absl::StatusOr<StageResult> TrainClassifier(ClasTrainingJob& job) {
 
   int total_epochs = 0;
   for (const auto& phase : job.phases) total_epochs += phase.epochs;
-  ClasLoop loop(job, *optimizer, checkpoints, state);
+  ClasLoop loop(job, *optimizer, checkpoints, state, sync ? &*sync : nullptr);
   StageResult result;
   int global_epoch = 0;
   for (size_t p = 0; p < job.phases.size(); ++p) {
@@ -287,7 +373,7 @@ absl::StatusOr<StageResult> TrainClassifier(ClasTrainingJob& job) {
   if (job.valid != nullptr && !result.best_valid) {
     // Kept before a resume: measure it again (eval mode draws nothing, so this is exact).
     result.best_valid =
-        EvaluateClassifier(job.model, *job.valid, job.num_classes, job.device).metrics;
+        Validate(job.world, job.model, *job.valid, job.num_classes, job.device).metrics;
   }
   return result;
 }

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "config/config_loader.h"
 #include "data/clas_batcher.h"
+#include "dist/world.h"
 #include "model/classifier.h"
 #include "train/stage_result.h"
 #include "util/status.h"
@@ -35,6 +36,10 @@ struct ClasTrainingJob {
   double checkpoint_minutes = 10;
   int log_every = 50;
   torch::Device device{torch::kCPU};
+  // Data-parallel: the processes training together (null: this one alone). Then `train` gives
+  // this rank's rows of the job's batches (ClasBatcher::SetShard), the head's BatchNorm uses the
+  // job's batch statistics, and validation is split by batches and combined.
+  World* world = nullptr;
 };
 
 // Trains (or resumes) the job. On completion job.model holds the kept epoch's weights (also in

@@ -2,6 +2,7 @@
 // classifier loop (train/clas_trainer.h); the kept epoch is exported as a self-contained model
 // directory and scored on the test set.
 #include <filesystem>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -9,6 +10,7 @@
 #include "data/clas_batcher.h"
 #include "data/task_data.h"
 #include "data/token_cache.h"
+#include "dist/world.h"
 #include "infer/classifier.h"
 #include "model/classifier.h"
 #include "model/weights.h"
@@ -163,21 +165,34 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
   const fs::path stage_dir = run_dir / "classifier";
   const fs::path model_dir = run_dir / "model";
   const std::string exported = (model_dir / kClassifierWeightsFile).string();
-  RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
-  if (StageAlreadyDone(config, "classify", exported, {stage_dir.string(), model_dir.string()})) {
-    return StageResult{StageOutcome::kSkipped};
-  }
-  RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
+  bool done = false;
+  // In a data-parallel run rank 0 decides first (a stale stage directory is cleared then).
+  RETURN_IF_ERROR(LeaderFirst("checking the classifier stage", [&]() -> absl::Status {
+    RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
+    done = StageAlreadyDone(config, "classify", exported,
+                            {stage_dir.string(), model_dir.string()});
+    return EnsureWritableDir(stage_dir.string(), "run.output_dir");
+  }));
+  if (done) return StageResult{StageOutcome::kSkipped};
   ASSIGN_OR_RETURN(const FineTunedModel lm, FindFineTunedModel(config, lm_run_dir));
   ASSIGN_OR_RETURN(const std::vector<UnfreezePhase> phases, ParsePhases(config.classifier));
-  ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.run.device));
-  torch::manual_seed(StreamSeed(config.run.seed, SeedStream::kClassify));
+  ASSIGN_OR_RETURN(const torch::Device device, TrainingDevice(config.run.device));
+  // Each rank its own dropout masks.
+  torch::manual_seed(RankSeed(StreamSeed(config.run.seed, SeedStream::kClassify), WorldRank()));
 
   ASSIGN_OR_RETURN(const Tokenizer tokenizer, Tokenizer::Load(lm.tokenizer));
   const RuleOptions rules{lm.config.text.rules, lm.config.text.lowercase};
-  ASSIGN_OR_RETURN(ClassifierData data, LoadClassifierData(config, tokenizer, rules));
-
   const ClassifierConfig& clas = config.classifier;
+  ASSIGN_OR_RETURN(const int64_t batch_size,
+                   JobBatchSize(clas.batch_size, "classifier.batch_size", config.run));
+  // Rank 0 fills the token caches; the others then read them.
+  std::optional<ClassifierData> loaded;
+  RETURN_IF_ERROR(LeaderFirst("preparing the classifier's data", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(loaded, LoadClassifierData(config, tokenizer, rules));
+    return absl::OkStatus();
+  }));
+  ClassifierData& data = *loaded;
+
   TextClassifier model(ClassifierOptions::FromConfig(lm.model, clas, tokenizer.vocab_size(),
                                                      data.labels.size(), kPadId));
   {
@@ -188,9 +203,10 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
   }
   model->to(device);
 
-  ClasBatcher train_batcher(&data.train_ids, &data.train_labels, clas.batch_size, clas.bptt,
+  ClasBatcher train_batcher(&data.train_ids, &data.train_labels, batch_size, clas.bptt,
                             /*shuffle=*/true, config.model.backwards,
                             StreamSeed(config.run.seed, SeedStream::kClassify));
+  if (WorldSize() > 1) train_batcher.SetShard(WorldRank(), WorldSize());
   ClasBatcher valid_batcher(&data.valid_ids, &data.valid_labels, clas.batch_size, clas.bptt,
                             /*shuffle=*/false, config.model.backwards, 0);
   valid_batcher.StartEpoch(0);
@@ -220,8 +236,10 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
   job.checkpoint_minutes = config.run.checkpoint_minutes;
   job.log_every = config.run.log_every;
   job.device = device;
+  job.world = CurrentWorld();
   ASSIGN_OR_RETURN(StageResult result, TrainClassifier(job));
-  if (result.outcome != StageOutcome::kCompleted) return result;
+  // The export and the test set are rank 0's: the others' weights are the same.
+  if (result.outcome != StageOutcome::kCompleted || !IsLeaderProcess()) return result;
 
   RETURN_IF_ERROR(ExportModelDirectory(config, lm, data.labels, model, model_dir));
   RETURN_IF_ERROR(MarkStageDone(config, "classify", exported));

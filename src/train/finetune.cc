@@ -10,6 +10,7 @@
 
 #include "config/config_loader.h"
 #include "data/token_cache.h"
+#include "dist/world.h"
 #include "model/weights.h"
 #include "text/rules.h"
 #include "text/tokenizer.h"
@@ -280,7 +281,7 @@ absl::StatusOr<StageResult> TrainFrozenEpochs(const Config& config, const fs::pa
   job.group_lr_mult.assign(num_groups, 0.0);
   job.group_lr_mult.back() = 1.0;  // embedding + decoder only
   ASSIGN_OR_RETURN(const StageResult result, TrainLanguageModel(job));
-  if (result.outcome == StageOutcome::kCompleted) {
+  if (result.outcome == StageOutcome::kCompleted && IsLeaderProcess()) {
     RETURN_IF_ERROR(SaveModuleWeights(*job.model, frozen_weights));
   }
   return result;
@@ -292,27 +293,45 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
   const fs::path run_dir(config.run.output_dir);
   const fs::path stage_dir = run_dir / "finetune";
   const std::string final_weights = (stage_dir / "lm.pt").string();
-  RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
-  if (StageAlreadyDone(config, "finetune", final_weights, {stage_dir.string()})) {
-    return StageResult{StageOutcome::kSkipped};
-  }
-  RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
-  ASSIGN_OR_RETURN(const PretrainedSource source, FindPretrained(config));
-  ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.run.device));
+  bool done = false;
+  // In a data-parallel run rank 0 decides first (a stale stage directory is cleared then).
+  RETURN_IF_ERROR(LeaderFirst("checking the fine-tuning stage", [&]() -> absl::Status {
+    RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
+    done = StageAlreadyDone(config, "finetune", final_weights, {stage_dir.string()});
+    return EnsureWritableDir(stage_dir.string(), "run.output_dir");
+  }));
+  if (done) return StageResult{StageOutcome::kSkipped};
+  ASSIGN_OR_RETURN(const torch::Device device, TrainingDevice(config.run.device));
   const uint64_t seed = StreamSeed(config.run.seed, SeedStream::kFinetune);
-  torch::manual_seed(seed);
-  ASSIGN_OR_RETURN(const FineTuningText text, ReadFineTuningText(config, source.tokenizer));
-  ASSIGN_OR_RETURN(LanguageModel model, StartingLanguageModel(config, source, text.tokenizer));
-
+  torch::manual_seed(RankSeed(seed, WorldRank()));  // each rank its own dropout masks
   const FinetuneConfig& ft = config.finetune;
-  LmBatcher train_batcher(&text.train.ids, &text.train.offsets,
-                          LmTrainBatcherOptions(ft, config.model.backwards, seed));
-  LmBatcherOptions valid_options = LmTrainBatcherOptions(ft, config.model.backwards, seed);
+  ASSIGN_OR_RETURN(const int64_t batch_size,
+                   JobBatchSize(ft.batch_size, "finetune.batch_size", config.run));
+  // Rank 0 imports a fastai model, builds the tokenizer and the token caches; the others then
+  // read them.
+  std::optional<PretrainedSource> source;
+  std::optional<FineTuningText> text;
+  RETURN_IF_ERROR(LeaderFirst("preparing the fine-tuning text", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(source, FindPretrained(config));
+    ASSIGN_OR_RETURN(text, ReadFineTuningText(config, source->tokenizer));
+    return absl::OkStatus();
+  }));
+  RETURN_IF_ERROR(CheckSameOnAllRanks(text->tokenizer.SerializedModel(), "tokenizer"));
+  ASSIGN_OR_RETURN(LanguageModel model, StartingLanguageModel(config, *source, text->tokenizer));
+
+  LmBatcher train_batcher(&text->train.ids, &text->train.offsets,
+                          LmTrainBatcherOptions(ft, batch_size, config.model.backwards, seed));
+  LmBatcherOptions valid_options =
+      LmTrainBatcherOptions(ft, batch_size, config.model.backwards, seed);
   valid_options.variable_bptt = false;
   valid_options.shuffle = false;
-  valid_options.batch_size = std::min<int64_t>(
-      ft.batch_size, std::max<int64_t>(1, static_cast<int64_t>(text.valid.ids.size()) / 8));
-  LmBatcher valid_batcher(&text.valid.ids, &text.valid.offsets, valid_options);
+  // Rows of at least 8 tokens; a whole number of them per process.
+  const int64_t processes = WorldSize();
+  valid_options.batch_size =
+      std::max<int64_t>(1, std::min<int64_t>(batch_size, static_cast<int64_t>(
+                                                              text->valid.ids.size()) / 8) /
+                               processes) * processes;
+  LmBatcher valid_batcher(&text->valid.ids, &text->valid.offsets, valid_options);
   valid_batcher.StartEpoch(0);
 
   LmTrainingJob job = LmJobFromConfig(ft, config.run, device, resume);
@@ -325,12 +344,12 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
   // The frozen epochs fit new embeddings to a pretrained encoder. Over random LSTMs they protect
   // nothing, and the classifier learned less from the result (TREC-6, 1,000 labels, CPU config,
   // 3 seeds: 65.9% test error with a frozen epoch, 55.0% without; docs/results.md, Ablations).
-  if (ft.frozen_epochs > 0 && source.weights.empty()) {
+  if (ft.frozen_epochs > 0 && source->weights.empty()) {
     LogInfo("finetune: finetune.frozen_epochs skipped: with finetune.pretrained: none there is "
             "no pretrained encoder to freeze");
   } else if (ft.frozen_epochs > 0) {
     ASSIGN_OR_RETURN(result,
-                     TrainFrozenEpochs(config, stage_dir, source.model.num_layers + 1, job));
+                     TrainFrozenEpochs(config, stage_dir, source->model.num_layers + 1, job));
     if (result.outcome != StageOutcome::kCompleted) return result;
   }
   if (ft.epochs > 0) {
@@ -339,13 +358,16 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
     job.epochs = ft.epochs;
     job.lr = ft.lr;
     job.group_lr_mult =
-        LmGroupLrMultipliers(ft.discriminative, ft.lr_factor, source.model.num_layers);
+        LmGroupLrMultipliers(ft.discriminative, ft.lr_factor, source->model.num_layers);
     ASSIGN_OR_RETURN(result, TrainLanguageModel(job));
     if (result.outcome != StageOutcome::kCompleted) return result;
   }
-  RETURN_IF_ERROR(SaveModuleWeights(*model, final_weights));
-  RETURN_IF_ERROR(MarkStageDone(config, "finetune", final_weights));
-  LogInfo(fmt::format("finetune: done; fine-tuned language model saved to {}", final_weights));
+  if (IsLeaderProcess()) {
+    RETURN_IF_ERROR(SaveModuleWeights(*model, final_weights));
+    RETURN_IF_ERROR(MarkStageDone(config, "finetune", final_weights));
+    LogInfo(fmt::format("finetune: done; fine-tuned language model saved to {}",
+                        final_weights));
+  }
   return result;
 }
 

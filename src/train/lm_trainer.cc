@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -17,14 +18,44 @@
 
 namespace ulmfit {
 namespace fs = std::filesystem;
+
+absl::StatusOr<int64_t> JobBatchSize(int64_t batch_size, const std::string& key,
+                                     const RunConfig& run) {
+  const int processes = WorldSize();
+  if (run.batch_per_rank) return batch_size * processes;
+  if (batch_size % processes != 0) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: {} does not split evenly over {} processes; make it a multiple of {}, or set "
+        "run.batch_per_rank: true to make it each process's batch",
+        key, batch_size, processes, processes));
+  }
+  return batch_size;
+}
+
 namespace {
+
+// A validation measured on each rank's rows, as the whole job's.
+LmEvaluation SumOverRanks(World* world, const LmEvaluation& own) {
+  if (world == nullptr) return own;
+  const std::vector<double> sums = world->AllReduceValues(
+      {own.loss * own.tokens, own.accuracy * own.tokens, static_cast<double>(own.tokens)});
+  LmEvaluation eval;
+  eval.tokens = static_cast<int64_t>(sums[2]);
+  if (eval.tokens > 0) {
+    eval.loss = sums[0] / sums[2];
+    eval.perplexity = std::exp(eval.loss);
+    eval.accuracy = sums[1] / sums[2];
+  }
+  return eval;
+}
 
 // One run of the LM loop: the job, its optimizer and schedule, and where training stands.
 class LmLoop {
  public:
   LmLoop(LmTrainingJob& job, torch::optim::AdamW& optimizer, StageCheckpoints& checkpoints,
-         TrainingState& state, int64_t batches_per_epoch)
+         TrainingState& state, int64_t batches_per_epoch, GradientSync* sync)
       : job_(job), model_(job.model), optimizer_(optimizer), checkpoints_(checkpoints),
+        sync_(sync),
         state_(state), batches_per_epoch_(batches_per_epoch),
         schedule_(job.schedule, job.lr, job.optimizer.beta1, batches_per_epoch * job.epochs),
         mixed_precision_(job.mixed_precision && job.device.is_cuda()) {}
@@ -45,6 +76,7 @@ class LmLoop {
   LanguageModel& model_;
   torch::optim::AdamW& optimizer_;
   StageCheckpoints& checkpoints_;
+  GradientSync* sync_;  // null in a one-process run
   TrainingState& state_;
   const int64_t batches_per_epoch_;
   const LrSchedule schedule_;
@@ -77,15 +109,23 @@ absl::StatusOr<double> LmLoop::Step(int64_t i, const LmBatch& batch,
       loss = loss + ArTarLoss(out, job_.ar_alpha, job_.tar_beta);
     }
   }
-  const double loss_value = lm_loss.item<double>();
-  if (!std::isfinite(loss_value) || !std::isfinite(loss.item<double>())) {
+  double loss_value = lm_loss.item<double>();
+  double total_value = loss.item<double>();
+  if (job_.world != nullptr) {
+    // Every rank holds as many rows, so the job's loss is the mean of the ranks'; all of them
+    // see a non-finite one and stop together.
+    const std::vector<double> sums = job_.world->AllReduceValues({loss_value, total_value});
+    loss_value = sums[0] / job_.world->size();
+    total_value = sums[1] / job_.world->size();
+  }
+  if (!std::isfinite(loss_value) || !std::isfinite(total_value)) {
     progress_.Finish();
     return NonFiniteLossError(
         job_.stage, loss_value, fmt::format("epoch {} step {}", state_.epoch + 1, i),
         checkpoints_.dir(), checkpoints_.exists(),
         fmt::format("Lower the learning rate ({}) or raise optimizer.clip", job_.lr));
   }
-  BackwardAndStep(loss, *model_, optimizer_, job_.optimizer.clip);
+  BackwardAndStep(loss, *model_, optimizer_, job_.optimizer.clip, sync_);
   ++state_.global_step;
   state_.step_in_epoch = i + 1;
   return loss_value;
@@ -125,11 +165,14 @@ absl::StatusOr<int> LmLoop::TrainEpoch() {
     ASSIGN_OR_RETURN(const double loss_value, Step(i, batch, value));
     state_.epoch_loss_sum += loss_value;
     ++state_.epoch_loss_count;
-    state_.epoch_tokens += batch.input.numel();
+    // The job's tokens: every rank trains as many rows.
+    state_.epoch_tokens += batch.input.numel() * (job_.world ? job_.world->size() : 1);
     ShowProgress(i, epoch_batches, value.lr,
                  (i + 1) % job_.log_every == 0 || i + 1 == epoch_batches);
 
-    if (const int signal = StopSignal(); signal != 0) {
+    const StepDecision decision = DecideAfterStep(
+        job_.world, StopSignal(), checkpoints_.PeriodicSaveDue() && i + 1 < epoch_batches);
+    if (const int signal = decision.stop_signal; signal != 0) {
       progress_.Finish();
       RETURN_IF_ERROR(checkpoints_.Save(&state_, *model_, optimizer_,
                                         model_->encoder()->GetState()));
@@ -137,7 +180,7 @@ absl::StatusOr<int> LmLoop::TrainEpoch() {
                           "--resume", job_.stage, signal, checkpoints_.dir()));
       return signal;
     }
-    if (checkpoints_.PeriodicSaveDue() && i + 1 < epoch_batches) {
+    if (decision.save_due) {
       RETURN_IF_ERROR(checkpoints_.Save(&state_, *model_, optimizer_,
                                         model_->encoder()->GetState()));
     }
@@ -150,7 +193,9 @@ absl::Status LmLoop::FinishEpoch(StageResult* result) {
   const int64_t loss_count = state_.epoch_loss_count;
   const double train_loss = loss_count ? state_.epoch_loss_sum / loss_count : 0;
   const double epoch_seconds = SecondsSince(epoch_start_);
-  RETURN_IF_ERROR(AppendLine(
+  const bool leader = job_.world == nullptr || job_.world->leader();
+  if (leader) {
+    RETURN_IF_ERROR(AppendLine(
       job_.metrics_path,
       JsonLine()
           .Add("stage", job_.stage).Add("event", "train_epoch").Add("epoch", state_.epoch + 1)
@@ -161,9 +206,11 @@ absl::Status LmLoop::FinishEpoch(StageResult* result) {
           .Add("seconds", epoch_seconds)
           .Add("elapsed_s", checkpoints_.ElapsedSeconds())
           .str()));
+  }
   if (job_.valid != nullptr) {
     const auto valid_start = std::chrono::steady_clock::now();
-    const LmEvaluation eval = EvaluateLanguageModel(model_, *job_.valid, job_.device);
+    const LmEvaluation eval =
+        SumOverRanks(job_.world, EvaluateLanguageModel(model_, *job_.valid, job_.device));
     result->final_valid_loss = eval.loss;
     result->final_valid_ppl = eval.perplexity;
     if (state_.best_valid_loss == 0 || eval.loss < state_.best_valid_loss) {
@@ -173,7 +220,8 @@ absl::Status LmLoop::FinishEpoch(StageResult* result) {
                         "valid_acc {:.4f} time {}",
                         job_.stage, state_.epoch + 1, job_.epochs, train_loss, eval.loss,
                         eval.perplexity, eval.accuracy, FormatDuration(epoch_seconds)));
-    RETURN_IF_ERROR(AppendLine(
+    if (leader) {
+      RETURN_IF_ERROR(AppendLine(
         job_.metrics_path,
         JsonLine()
             .Add("stage", job_.stage).Add("event", "valid").Add("epoch", state_.epoch + 1)
@@ -182,6 +230,7 @@ absl::Status LmLoop::FinishEpoch(StageResult* result) {
             .Add("valid_tokens", eval.tokens)
             .Add("seconds", SecondsSince(valid_start))
             .str()));
+    }
   }
   // The epoch is done: the checkpoint points at the start of the next one.
   ++state_.epoch;
@@ -228,8 +277,14 @@ absl::StatusOr<StageResult> TrainLanguageModel(LmTrainingJob& job) {
   }
   const FreezeZeroRateGroups freeze(model, job.group_lr_mult);
 
+  std::optional<GradientSync> sync;
+  if (job.world != nullptr) {
+    // Rank 0's weights everywhere (a resume then loads the same checkpoint on every rank).
+    BroadcastModule(*job.world, *model);
+    sync.emplace(*job.world, *model);
+  }
   StageCheckpoints checkpoints(job.stage, (fs::path(job.stage_dir) / "checkpoint").string(),
-                               job.metrics_path, job.checkpoint_minutes);
+                               job.metrics_path, job.checkpoint_minutes, job.world);
   std::vector<torch::Tensor> lstm_state;
   ASSIGN_OR_RETURN(TrainingState state,
                    checkpoints.Start(job.resume, /*refuse_unfinished=*/false, *model,
@@ -259,7 +314,8 @@ absl::StatusOr<StageResult> TrainLanguageModel(LmTrainingJob& job) {
                         job.stage, job.device.str()));
   }
 
-  LmLoop loop(job, *optimizer, checkpoints, state, batches_per_epoch);
+  LmLoop loop(job, *optimizer, checkpoints, state, batches_per_epoch,
+              sync ? &*sync : nullptr);
   StageResult result;
   while (state.epoch < job.epochs) {
     ASSIGN_OR_RETURN(const int signal, loop.TrainEpoch());

@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "data/lm_batcher.h"
+#include "dist/world.h"
 #include "model/awd_lstm.h"
 #include "train/stage_result.h"
 #include "util/status.h"
@@ -40,6 +41,9 @@ struct LmTrainingJob {
   double checkpoint_minutes = 10;
   int log_every = 50;
   torch::Device device{torch::kCPU};
+  // Data-parallel: the processes training together (null: this one alone). Then `train` and
+  // `valid` hold this rank's rows of the job's batches (LmBatcherOptions::shard_*).
+  World* world = nullptr;
 };
 
 // The job fields that an LM stage's section (PretrainConfig or FinetuneConfig, which share
@@ -62,15 +66,24 @@ LmTrainingJob LmJobFromConfig(const LmStageConfig& stage, const RunConfig& run,
   job.checkpoint_minutes = run.checkpoint_minutes;
   job.log_every = run.log_every;
   job.device = device;
+  job.world = CurrentWorld();
   return job;
 }
 
-// The training batches of an LM stage (shuffled; variable lengths if the stage says so).
+// The batch of the whole job for a stage's `batch_size` (its key, for errors): batch_size
+// itself, split over the processes, or batch_size per process with run.batch_per_rank.
+absl::StatusOr<int64_t> JobBatchSize(int64_t batch_size, const std::string& key,
+                                     const RunConfig& run);
+
+// The training batches of an LM stage (shuffled; variable lengths if the stage says so), this
+// process's rows of them in a data-parallel run.
 template <typename LmStageConfig>
-LmBatcherOptions LmTrainBatcherOptions(const LmStageConfig& stage, bool backwards,
-                                       uint64_t seed) {
+LmBatcherOptions LmTrainBatcherOptions(const LmStageConfig& stage, int64_t job_batch_size,
+                                       bool backwards, uint64_t seed) {
   LmBatcherOptions options;
-  options.batch_size = stage.batch_size;
+  options.batch_size = job_batch_size;
+  options.shard_rank = WorldRank();
+  options.shard_count = WorldSize();
   options.bptt = stage.bptt;
   options.variable_bptt = stage.variable_bptt;
   options.backwards = backwards;

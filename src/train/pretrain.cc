@@ -1,11 +1,13 @@
 // Stage 1: language-model pretraining on a general-domain corpus.
 #include <filesystem>
+#include <optional>
 #include <random>
 
 #include <fmt/format.h>
 
 #include "data/corpus.h"
 #include "data/token_cache.h"
+#include "dist/world.h"
 #include "model/weights.h"
 #include "text/rules.h"
 #include "text/tokenizer.h"
@@ -114,31 +116,41 @@ absl::StatusOr<StageResult> RunPretrain(const Config& config, bool resume) {
   const fs::path run_dir(config.run.output_dir);
   const fs::path stage_dir = run_dir / "pretrain";
   const std::string final_weights = (stage_dir / "lm.pt").string();
-  RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
-  if (StageAlreadyDone(config, "pretrain", final_weights, {stage_dir.string()})) {
-    return StageResult{StageOutcome::kSkipped};
-  }
-  RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
+  bool done = false;
+  // In a data-parallel run rank 0 decides first (a stale stage directory is cleared then).
+  RETURN_IF_ERROR(LeaderFirst("checking the pretraining stage", [&]() -> absl::Status {
+    RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
+    done = StageAlreadyDone(config, "pretrain", final_weights, {stage_dir.string()});
+    return EnsureWritableDir(stage_dir.string(), "run.output_dir");
+  }));
+  if (done) return StageResult{StageOutcome::kSkipped};
   const std::string checkpoint_dir = (stage_dir / "checkpoint").string();
   if (!resume && CheckpointExists(checkpoint_dir)) {
     return absl::FailedPreconditionError(fmt::format(
         "{}: an unfinished pretraining run is here; continue it with --resume, or choose "
         "another run.output_dir", checkpoint_dir));
   }
-  ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.run.device));
+  ASSIGN_OR_RETURN(const torch::Device device, TrainingDevice(config.run.device));
   const uint64_t seed = StreamSeed(config.run.seed, SeedStream::kPretrain);
-  torch::manual_seed(seed);
-  ASSIGN_OR_RETURN(const PretrainingText text, ReadPretrainingText(config, resume));
-
+  torch::manual_seed(RankSeed(seed, WorldRank()));  // each rank its own dropout masks
   const PretrainConfig& pre = config.pretrain;
+  ASSIGN_OR_RETURN(const int64_t batch_size,
+                   JobBatchSize(pre.batch_size, "pretrain.batch_size", config.run));
+  std::optional<PretrainingText> text;
+  RETURN_IF_ERROR(LeaderFirst("preparing the pretraining text", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(text, ReadPretrainingText(config, resume));
+    return absl::OkStatus();
+  }));
+  RETURN_IF_ERROR(CheckSameOnAllRanks(text->tokenizer.SerializedModel(), "tokenizer"));
+
   const LmBatcherOptions train_options =
-      LmTrainBatcherOptions(pre, config.model.backwards, seed);
-  LmBatcher train_batcher(&text.train.ids, &text.train.offsets, train_options);
+      LmTrainBatcherOptions(pre, batch_size, config.model.backwards, seed);
+  LmBatcher train_batcher(&text->train.ids, &text->train.offsets, train_options);
   LmBatcherOptions valid_options = train_options;
   valid_options.variable_bptt = false;
   valid_options.shuffle = false;
-  LmBatcher valid_batcher(&text.valid.ids, &text.valid.offsets, valid_options);
-  const bool has_valid = text.valid.ids.size() > static_cast<size_t>(pre.batch_size);
+  LmBatcher valid_batcher(&text->valid.ids, &text->valid.offsets, valid_options);
+  const bool has_valid = text->valid.ids.size() > static_cast<size_t>(batch_size);
   if (has_valid) valid_batcher.StartEpoch(0);
 
   LmTrainingJob job = LmJobFromConfig(pre, config.run, device, resume);
@@ -146,11 +158,11 @@ absl::StatusOr<StageResult> RunPretrain(const Config& config, bool resume) {
   job.stage_dir = stage_dir.string();
   job.metrics_path = (run_dir / "metrics.jsonl").string();
   job.model = LanguageModel(
-      LanguageModelOptions::FromConfig(config.model, text.tokenizer.vocab_size(), kPadId));
+      LanguageModelOptions::FromConfig(config.model, text->tokenizer.vocab_size(), kPadId));
   job.train = &train_batcher;
   job.valid = has_valid ? &valid_batcher : nullptr;
   ASSIGN_OR_RETURN(StageResult result, TrainLanguageModel(job));
-  if (result.outcome == StageOutcome::kCompleted) {
+  if (result.outcome == StageOutcome::kCompleted && IsLeaderProcess()) {
     RETURN_IF_ERROR(SaveModuleWeights(*job.model, final_weights));
     RETURN_IF_ERROR(MarkStageDone(config, "pretrain", final_weights));
     LogInfo(fmt::format("pretrain: done; language model saved to {}", final_weights));

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -49,8 +50,10 @@ void SetGroupRates(torch::optim::Optimizer& optimizer, double lr,
 }
 
 void BackwardAndStep(const torch::Tensor& loss, torch::nn::Module& model,
-                     torch::optim::Optimizer& optimizer, double clip) {
+                     torch::optim::Optimizer& optimizer, double clip, GradientSync* sync) {
   loss.backward();
+  // Clipping after the reduce, so it sees the job's gradient, the same on every rank.
+  if (sync != nullptr) sync->AverageGradients();
   if (clip > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), clip);
   optimizer.step();
 }
@@ -67,10 +70,19 @@ absl::Status NonFiniteLossError(const std::string& stage, double loss, const std
           : " (no checkpoint was saved before this step, so the stage starts over)"));
 }
 
+StepDecision DecideAfterStep(World* world, int stop_signal, bool save_due) {
+  if (world == nullptr) return {stop_signal, save_due};
+  const std::vector<double> agreed =
+      world->AllReduceValues({static_cast<double>(stop_signal), save_due ? 1.0 : 0.0},
+                             World::Op::kMax);
+  return {static_cast<int>(agreed[0]), agreed[1] > 0};
+}
+
 StageCheckpoints::StageCheckpoints(std::string stage, std::string dir, std::string metrics_path,
-                                   double checkpoint_minutes)
+                                   double checkpoint_minutes, World* world)
     : stage_(std::move(stage)), dir_(std::move(dir)), metrics_path_(std::move(metrics_path)),
-      checkpoint_minutes_(checkpoint_minutes), start_(std::chrono::steady_clock::now()),
+      checkpoint_minutes_(checkpoint_minutes), world_(world),
+      start_(std::chrono::steady_clock::now()),
       last_save_(start_) {}
 
 absl::StatusOr<TrainingState> StageCheckpoints::Start(bool resume, bool refuse_unfinished,
@@ -88,14 +100,21 @@ absl::StatusOr<TrainingState> StageCheckpoints::Start(bool resume, bool refuse_u
     return state;
   }
   std::vector<torch::Tensor> unused;
-  ASSIGN_OR_RETURN(state, LoadCheckpoint(dir_, model, optimizer,
-                                         lstm_state != nullptr ? lstm_state : &unused));
+  const int rank = world_ != nullptr ? world_->rank() : 0;
+  const int size = world_ != nullptr ? world_->size() : 1;
+  std::vector<torch::Tensor>* lstm = lstm_state != nullptr ? lstm_state : &unused;
+  ASSIGN_OR_RETURN(state, LoadCheckpoint(dir_, model, optimizer, lstm, rank, size));
+  // The checkpoint holds the whole job's rows; this rank continues with its own block.
+  for (auto& t : *lstm) {
+    const int64_t rows = t.size(1) / size;
+    t = t.narrow(1, rank * rows, rows).contiguous();
+  }
   if (state.stage != stage_) {
     return absl::FailedPreconditionError(fmt::format(
         "{}: checkpoint belongs to stage '{}', not '{}'", dir_, state.stage, stage_));
   }
   // Lines logged after the checkpoint will be logged again by the replayed steps.
-  if (FileSizeOrZero(metrics_path_) > state.metrics_bytes) {
+  if ((world_ == nullptr || world_->leader()) && FileSizeOrZero(metrics_path_) > state.metrics_bytes) {
     fs::resize_file(metrics_path_, static_cast<uintmax_t>(state.metrics_bytes));
   }
   elapsed_before_ = state.elapsed_seconds;
@@ -109,7 +128,26 @@ absl::Status StageCheckpoints::Save(TrainingState* state, const torch::nn::Modul
   state->elapsed_seconds = ElapsedSeconds();
   state->metrics_bytes = FileSizeOrZero(metrics_path_);
   last_save_ = std::chrono::steady_clock::now();
-  return SaveCheckpoint(dir_, model, optimizer, lstm_state, *state);
+  if (world_ == nullptr) return SaveCheckpoint(dir_, model, optimizer, lstm_state, *state);
+
+  // Every rank takes part in the gathers; rank 0 alone writes.
+  RankGenerators ranks;
+  auto gather = [&](const torch::Tensor& t) { return world_->AllGather(t).unbind(0); };
+  ranks.cpu = gather(at::globalContext().defaultGenerator(torch::kCPU).get_state());
+  const auto params = model.parameters();
+  if (!params.empty() && params.front().is_cuda()) {
+    torch::Generator generator = at::globalContext().defaultGenerator(params.front().device());
+    torch::Tensor own;
+    {
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      own = generator.get_state();
+    }
+    ranks.cuda = gather(own);
+  }
+  std::vector<torch::Tensor> job_lstm;
+  for (const auto& t : lstm_state) job_lstm.push_back(torch::cat(gather(t), /*dim=*/1));
+  if (!world_->leader()) return absl::OkStatus();
+  return SaveCheckpoint(dir_, model, optimizer, job_lstm, *state, &ranks);
 }
 
 bool StageCheckpoints::PeriodicSaveDue() const {

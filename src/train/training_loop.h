@@ -12,6 +12,8 @@
 #include <torch/torch.h>
 
 #include "config/config.h"
+#include "dist/data_parallel.h"
+#include "dist/world.h"
 #include "train/checkpoint.h"
 #include "util/status.h"
 
@@ -32,9 +34,20 @@ void SetGroupRates(torch::optim::Optimizer& optimizer, double lr,
                    const std::vector<double>& multipliers, double scale, double beta1,
                    double beta2);
 
-// Backward pass, gradient-norm clipping (clip > 0) and the optimizer's update.
+// Backward pass, the gradients averaged over the processes (`sync`, null in a one-process run),
+// gradient-norm clipping (clip > 0) and the optimizer's update.
 void BackwardAndStep(const torch::Tensor& loss, torch::nn::Module& model,
-                     torch::optim::Optimizer& optimizer, double clip);
+                     torch::optim::Optimizer& optimizer, double clip,
+                     GradientSync* sync = nullptr);
+
+// What every process of a run must do after a step, decided together: a stop signal reached
+// any of them (SIGTERM to one rank checkpoints all), or the periodic checkpoint is due on any.
+// Without a World, this process's own view.
+struct StepDecision {
+  int stop_signal = 0;
+  bool save_due = false;
+};
+StepDecision DecideAfterStep(World* world, int stop_signal, bool save_due);
 
 // The error a non-finite loss stops a stage with. Nothing is saved after it, so the newest
 // checkpoint (if `checkpoint_exists`) is the last good state; `advice` says what to lower.
@@ -45,8 +58,11 @@ absl::Status NonFiniteLossError(const std::string& stage, double loss, const std
 // A stage's checkpoint directory, its share of metrics.jsonl and the clock of periodic saves.
 class StageCheckpoints {
  public:
+  // `world`: the processes of a data-parallel run (null: one process). Then every rank calls
+  // Start and Save alike; Save gathers each rank's generators and LSTM rows to rank 0, which
+  // alone writes, and Start gives each rank its own.
   StageCheckpoints(std::string stage, std::string dir, std::string metrics_path,
-                   double checkpoint_minutes);
+                   double checkpoint_minutes, World* world = nullptr);
 
   // Without `resume`: an error when an unfinished run of this stage is in `dir` (so that it is
   // not overwritten by accident), when `refuse_unfinished`. With `resume` and a checkpoint:
@@ -78,6 +94,7 @@ class StageCheckpoints {
   std::string dir_;
   std::string metrics_path_;
   double checkpoint_minutes_;
+  World* world_;
   bool resumed_ = false;
   double elapsed_before_ = 0;
   std::chrono::steady_clock::time_point start_;

@@ -23,7 +23,9 @@ absl::Status EnsureWritableDir(const std::string& dir, const std::string& what) 
     return absl::PermissionDeniedError(fmt::format(
         "{}: cannot create {} ({}); choose a writable directory", dir, what, ec.message()));
   }
-  const std::string probe = (fs::path(dir) / ".ulmfit_write_test").string();
+  // Per process: the ranks of a data-parallel run probe the same directories at once.
+  const std::string probe =
+      (fs::path(dir) / (".ulmfit_write_test." + std::to_string(::getpid()))).string();
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) {
     return absl::PermissionDeniedError(fmt::format(

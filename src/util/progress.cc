@@ -8,6 +8,9 @@
 #include <fmt/format.h>
 
 namespace ulmfit {
+namespace {
+bool quiet_logs = false;
+}  // namespace
 
 std::string FormatDuration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
@@ -26,6 +29,7 @@ std::string FormatCount(double value) {
 ProgressLine::ProgressLine() : tty_(::isatty(STDERR_FILENO) == 1) {}
 
 void ProgressLine::Update(const std::string& text, bool force) {
+  if (quiet_logs) return;
   const auto now = std::chrono::steady_clock::now();
   if (tty_) {
     if (!force && open_line_ && now - last_draw_ < std::chrono::milliseconds(250)) return;
@@ -43,6 +47,10 @@ void ProgressLine::Finish() {
   open_line_ = false;
 }
 
-void LogInfo(const std::string& message) { std::fprintf(stderr, "%s\n", message.c_str()); }
+void SetQuietLogs(bool quiet) { quiet_logs = quiet; }
+
+void LogInfo(const std::string& message) {
+  if (!quiet_logs) std::fprintf(stderr, "%s\n", message.c_str());
+}
 
 }  // namespace ulmfit

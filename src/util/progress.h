@@ -35,4 +35,8 @@ class ProgressLine {
 // Log a line on stderr (results go to stdout; everything else goes here).
 void LogInfo(const std::string& message);
 
+// Silences LogInfo and every ProgressLine of this process (the non-zero ranks of a
+// multi-process run, so that the job's log is rank 0's). Errors are not logged through here.
+void SetQuietLogs(bool quiet);
+
 }  // namespace ulmfit
