@@ -76,6 +76,44 @@ TEST(CheckpointTest, RoundTripRestoresTheCudaGenerator) {
   fs::remove_all(dir);
 }
 
+// A data-parallel run's checkpoint: each rank resumes with its own generator, and a run of
+// another number of processes is refused.
+TEST(CheckpointTest, EachRankGetsItsGeneratorBackAndAnotherWorldSizeIsRefused) {
+  const fs::path dir = TempDir("ranks");
+  torch::nn::Linear model(3, 2);
+  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(0.1));
+  RankGenerators ranks;
+  torch::manual_seed(10);
+  ranks.cpu.push_back(at::globalContext().defaultGenerator(torch::kCPU).get_state());
+  torch::manual_seed(11);
+  ranks.cpu.push_back(at::globalContext().defaultGenerator(torch::kCPU).get_state());
+  const torch::Tensor rank1_next = torch::rand({3});
+  torch::manual_seed(10);  // what the process itself holds: rank 0's
+  const torch::Tensor rank0_next = torch::rand({3});
+  torch::manual_seed(10);
+  TrainingState state;
+  state.stage = "pretrain";
+  ASSERT_TRUE(
+      SaveCheckpoint((dir / "ck").string(), *model, optimizer, {}, state, &ranks).ok());
+
+  std::vector<torch::Tensor> unused;
+  torch::manual_seed(99);
+  ASSERT_TRUE(LoadCheckpoint((dir / "ck").string(), *model, optimizer, &unused, 1, 2).ok());
+  EXPECT_TRUE(torch::equal(torch::rand({3}), rank1_next));
+  torch::manual_seed(99);
+  ASSERT_TRUE(LoadCheckpoint((dir / "ck").string(), *model, optimizer, &unused, 0, 2).ok());
+  EXPECT_TRUE(torch::equal(torch::rand({3}), rank0_next));
+
+  const auto alone = LoadCheckpoint((dir / "ck").string(), *model, optimizer, &unused);
+  ASSERT_FALSE(alone.ok());
+  EXPECT_NE(alone.status().message().find(
+                "this checkpoint was written by a run of 2 processes, this run has 1; resume "
+                "with 2 (--nproc 2 or WORLD_SIZE=2)"),
+            std::string::npos)
+      << alone.status();
+  fs::remove_all(dir);
+}
+
 TEST(CheckpointTest, ShapeMismatchIsAClearError) {
   const fs::path dir = TempDir("mismatch");
   torch::nn::Linear model(3, 2);
