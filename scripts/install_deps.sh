@@ -5,6 +5,9 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config libtorch-dev libsentencepiece-dev libabsl-dev
           libyaml-cpp-dev libgtest-dev libfmt-dev zlib1g-dev
+          # Gloo's headers, which libtorch's c10d ProcessGroupGloo.hpp includes: data-parallel
+          # training (--nproc, torchrun, srun; docs/distributed.md).
+          libgloo-dev
           # Without OpenBLAS, libtorch falls back to the reference BLAS: ~13x slower matmuls.
           libopenblas0-pthread
           # The fastText baseline of bench/ (and the smoke test of its experiment drivers).

@@ -10,6 +10,7 @@
 
 #include "active/simulation.h"
 #include "cli/commands.h"
+#include "cli/local_launcher.h"
 #include "config/config_loader.h"
 #include "dist/launch_env.h"
 #include "dist/world.h"
@@ -30,6 +31,7 @@ struct RunFlags {
   std::string stage;  // empty: every stage the file describes
   bool resume = false;
   bool print_config = false;
+  int nproc = 0;  // 0 or 1: train in this process
 };
 
 constexpr const char* kRunAbout =
@@ -55,7 +57,12 @@ FlagTable RunTable(std::string command, std::string about, RunFlags* flags) {
            SwitchFlag("--resume", "continue an interrupted run from its last checkpoint",
                       &flags->resume),
            SwitchFlag("--print-config", "print the resolved configuration and exit",
-                      &flags->print_config)}};
+                      &flags->print_config),
+           IntFlag("--nproc", "N",
+                   "start N local worker processes that train together (data-parallel, Gloo on "
+                   "CPU / NCCL on CUDA; docs/distributed.md)",
+                   &flags->nproc, 1)
+               .Default("1")}};
 }
 
 // Whether `stage` runs: the one --stage names, or else each stage the config describes.
@@ -104,6 +111,20 @@ int RunStages(const RunFlags& flags, const Config& config, bool active_learn) {
   return kExitOk;
 }
 
+// The workers' command line: the same command and flags without --nproc.
+std::vector<std::string> WorkerArgs(const std::vector<std::string>& args, bool active_learn) {
+  std::vector<std::string> worker{active_learn ? "active-learn" : "run"};
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--nproc") {
+      ++i;  // and its value
+      continue;
+    }
+    if (args[i].rfind("--nproc=", 0) == 0) continue;
+    worker.push_back(args[i]);
+  }
+  return worker;
+}
+
 int Run(const FlagTable& table, const std::vector<std::string>& args, const RunFlags& flags,
         bool active_learn) {
   if (const std::optional<int> exit = ParseCommandLine(table, args)) return *exit;
@@ -116,6 +137,18 @@ int Run(const FlagTable& table, const std::vector<std::string>& args, const RunF
   if (flags.print_config) {
     std::fputs(resolved.c_str(), stdout);
     return kExitOk;
+  }
+  // Here, after the config loaded (a bad one fails once, not in every worker; --print-config
+  // prints once) and before anything is written.
+  if (flags.nproc > 1) {
+    if (std::getenv("WORLD_SIZE") != nullptr) {
+      return UsageError(table,
+                        "--nproc cannot be used inside torchrun/srun (WORLD_SIZE is set); drop "
+                        "--nproc");
+    }
+    // TODO(issue 17): config->run.distributed_timeout_s + 30
+    constexpr double kGraceSeconds = 1830;
+    return LaunchLocalWorkers(flags.nproc, WorkerArgs(args, active_learn), kGraceSeconds);
   }
 
   // Started by torchrun, srun or --nproc: join the other processes first.
