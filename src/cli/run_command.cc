@@ -146,9 +146,12 @@ int Run(const FlagTable& table, const std::vector<std::string>& args, const RunF
                         "--nproc cannot be used inside torchrun/srun (WORLD_SIZE is set); drop "
                         "--nproc");
     }
-    // TODO(issue 17): config->run.distributed_timeout_s + 30
-    constexpr double kGraceSeconds = 1830;
-    return LaunchLocalWorkers(flags.nproc, WorkerArgs(args, active_learn), kGraceSeconds);
+    if (active_learn) {
+      return UsageError(table, "active-learn runs in one process; drop --nproc");
+    }
+    // The others stop on their own within the timeout once one fails; past that, they hang.
+    return LaunchLocalWorkers(flags.nproc, WorkerArgs(args, active_learn),
+                              config->run.distributed_timeout_s + 30);
   }
 
   // Started by torchrun, srun or --nproc: join the other processes first.
