@@ -303,7 +303,6 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
   if (done) return StageResult{StageOutcome::kSkipped};
   ASSIGN_OR_RETURN(const torch::Device device, TrainingDevice(config.run.device));
   const uint64_t seed = StreamSeed(config.run.seed, SeedStream::kFinetune);
-  torch::manual_seed(RankSeed(seed, WorldRank()));  // each rank its own dropout masks
   const FinetuneConfig& ft = config.finetune;
   ASSIGN_OR_RETURN(const int64_t batch_size,
                    JobBatchSize(ft.batch_size, "finetune.batch_size", config.run));
@@ -317,6 +316,8 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
     return absl::OkStatus();
   }));
   RETURN_IF_ERROR(CheckSameOnAllRanks(text->tokenizer.SerializedModel(), "tokenizer"));
+  // Seeded after a fastai import, which builds models of its own: each rank its own masks.
+  torch::manual_seed(RankSeed(seed, WorldRank()));
   ASSIGN_OR_RETURN(LanguageModel model, StartingLanguageModel(config, *source, text->tokenizer));
 
   LmBatcher train_batcher(&text->train.ids, &text->train.offsets,

@@ -85,6 +85,7 @@ class LmLoop {
   std::chrono::steady_clock::time_point epoch_start_;
   int64_t first_step_ = 0;
   int64_t resumed_tokens_ = 0;
+  double sync_seconds_at_start_ = 0;  // GradientSync's clock when the epoch (re)started
 };
 
 absl::StatusOr<double> LmLoop::Step(int64_t i, const LmBatch& batch,
@@ -159,6 +160,7 @@ absl::StatusOr<int> LmLoop::TrainEpoch() {
   resumed_tokens_ = state_.epoch_tokens;
   epoch_start_ = std::chrono::steady_clock::now();
   first_step_ = state_.step_in_epoch;
+  sync_seconds_at_start_ = sync_ != nullptr ? sync_->seconds() : 0;
   for (int64_t i = first_step_; i < epoch_batches; ++i) {
     const LmBatch batch = job_.train->Batch(i);
     const ScheduleValue value = schedule_.At(state_.global_step);
@@ -195,17 +197,21 @@ absl::Status LmLoop::FinishEpoch(StageResult* result) {
   const double epoch_seconds = SecondsSince(epoch_start_);
   const bool leader = job_.world == nullptr || job_.world->leader();
   if (leader) {
-    RETURN_IF_ERROR(AppendLine(
-      job_.metrics_path,
-      JsonLine()
-          .Add("stage", job_.stage).Add("event", "train_epoch").Add("epoch", state_.epoch + 1)
-          .Add("step", state_.global_step).Add("train_loss", train_loss)
-          .Add("train_ppl", std::exp(train_loss)).Add("tokens", state_.epoch_tokens)
-          .Add("tokens_per_s",
-               (state_.epoch_tokens - resumed_tokens_) / std::max(epoch_seconds, 1e-9))
-          .Add("seconds", epoch_seconds)
-          .Add("elapsed_s", checkpoints_.ElapsedSeconds())
-          .str()));
+    JsonLine line;
+    line.Add("stage", job_.stage).Add("event", "train_epoch").Add("epoch", state_.epoch + 1)
+        .Add("step", state_.global_step).Add("train_loss", train_loss)
+        .Add("train_ppl", std::exp(train_loss)).Add("tokens", state_.epoch_tokens)
+        .Add("tokens_per_s",
+             (state_.epoch_tokens - resumed_tokens_) / std::max(epoch_seconds, 1e-9))
+        .Add("seconds", epoch_seconds)
+        .Add("elapsed_s", checkpoints_.ElapsedSeconds());
+    if (sync_ != nullptr) {
+      // What data parallelism costs: rank 0's wait for the gradients' all-reduce, per step.
+      const int64_t steps = std::max<int64_t>(state_.step_in_epoch - first_step_, 1);
+      line.Add("processes", static_cast<int64_t>(job_.world->size()))
+          .Add("allreduce_s_per_step", (sync_->seconds() - sync_seconds_at_start_) / steps);
+    }
+    RETURN_IF_ERROR(AppendLine(job_.metrics_path, line.str()));
   }
   if (job_.valid != nullptr) {
     const auto valid_start = std::chrono::steady_clock::now();
@@ -222,14 +228,14 @@ absl::Status LmLoop::FinishEpoch(StageResult* result) {
                         eval.perplexity, eval.accuracy, FormatDuration(epoch_seconds)));
     if (leader) {
       RETURN_IF_ERROR(AppendLine(
-        job_.metrics_path,
-        JsonLine()
-            .Add("stage", job_.stage).Add("event", "valid").Add("epoch", state_.epoch + 1)
-            .Add("step", state_.global_step).Add("valid_loss", eval.loss)
-            .Add("valid_ppl", eval.perplexity).Add("valid_acc", eval.accuracy)
-            .Add("valid_tokens", eval.tokens)
-            .Add("seconds", SecondsSince(valid_start))
-            .str()));
+          job_.metrics_path,
+          JsonLine()
+              .Add("stage", job_.stage).Add("event", "valid").Add("epoch", state_.epoch + 1)
+              .Add("step", state_.global_step).Add("valid_loss", eval.loss)
+              .Add("valid_ppl", eval.perplexity).Add("valid_acc", eval.accuracy)
+              .Add("valid_tokens", eval.tokens)
+              .Add("seconds", SecondsSince(valid_start))
+              .str()));
     }
   }
   // The epoch is done: the checkpoint points at the start of the next one.

@@ -114,7 +114,8 @@ absl::StatusOr<TrainingState> StageCheckpoints::Start(bool resume, bool refuse_u
         "{}: checkpoint belongs to stage '{}', not '{}'", dir_, state.stage, stage_));
   }
   // Lines logged after the checkpoint will be logged again by the replayed steps.
-  if ((world_ == nullptr || world_->leader()) && FileSizeOrZero(metrics_path_) > state.metrics_bytes) {
+  const bool leader = world_ == nullptr || world_->leader();
+  if (leader && FileSizeOrZero(metrics_path_) > state.metrics_bytes) {
     fs::resize_file(metrics_path_, static_cast<uintmax_t>(state.metrics_bytes));
   }
   elapsed_before_ = state.elapsed_seconds;
