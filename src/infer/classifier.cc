@@ -69,6 +69,44 @@ ClassifierEvaluation EvaluateClassifier(TextClassifier& model, ClasBatcher& batc
   return eval;
 }
 
+ClassifierEvaluation CombineRankEvaluations(World& world, const ClassifierEvaluation& own,
+                                            int64_t num_examples, int num_classes) {
+  // One row per example: the probabilities, then predicted + 1 and truth + 1 (0: not here).
+  const int64_t n = num_examples;
+  torch::Tensor table = torch::zeros({n, num_classes + 2}, torch::kFloat64);
+  auto rows = table.accessor<double, 2>();
+  for (size_t i = 0; i < own.probs.size(); ++i) {
+    if (own.probs[i].size() != static_cast<size_t>(num_classes)) continue;
+    for (int c = 0; c < num_classes; ++c) rows[i][c] = own.probs[i][c];
+    rows[i][num_classes] = static_cast<double>(own.predicted[i] + 1);
+    rows[i][num_classes + 1] = i < own.truth.size() ? static_cast<double>(own.truth[i] + 1) : 0;
+  }
+  table = table.to(world.device());
+  world.AllReduce(table);
+  table = table.cpu();
+  rows = table.accessor<double, 2>();
+  ClassifierEvaluation eval;
+  eval.loss_sum = world.AllReduceValues({own.loss_sum})[0];
+  eval.probs.resize(n);
+  eval.predicted.resize(n);
+  eval.truth.resize(n);
+  bool labeled = n > 0;
+  for (int64_t i = 0; i < n; ++i) {
+    eval.probs[i].resize(num_classes);
+    for (int c = 0; c < num_classes; ++c) eval.probs[i][c] = static_cast<float>(rows[i][c]);
+    eval.predicted[i] = static_cast<int64_t>(rows[i][num_classes]) - 1;
+    eval.truth[i] = static_cast<int64_t>(rows[i][num_classes + 1]) - 1;
+    labeled = labeled && eval.truth[i] >= 0;
+  }
+  if (labeled) {
+    eval.metrics = ComputeMetrics(eval.truth, eval.predicted, num_classes,
+                                  eval.loss_sum / static_cast<double>(n));
+  } else {
+    eval.truth.clear();
+  }
+  return eval;
+}
+
 absl::StatusOr<Classifier> Classifier::Load(const std::string& model_dir,
                                             const torch::Device& device) {
   const fs::path dir(model_dir);

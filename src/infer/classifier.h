@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "data/clas_batcher.h"
 #include "data/labeled_data.h"
+#include "dist/world.h"
 #include "model/classifier.h"
 #include "text/tokenizer.h"
 #include "infer/metrics.h"
@@ -38,6 +39,12 @@ ClassifierEvaluation EvaluateClassifier(TextClassifier& model, ClasBatcher& batc
                                         int num_classes, const torch::Device& device,
                                         bool with_features = false, int64_t batch_offset = 0,
                                         int64_t batch_stride = 1);
+
+// A data-parallel run's evaluation put together: each rank's `own` holds the examples it scored
+// at their indices among the `num_examples` (the others' entries empty); every rank gets the
+// whole evaluation, metrics included (when every example has a label).
+ClassifierEvaluation CombineRankEvaluations(World& world, const ClassifierEvaluation& own,
+                                            int64_t num_examples, int num_classes);
 
 class Classifier {
  public:

@@ -127,8 +127,35 @@ absl::StatusOr<ClassificationMetrics> ScoreTestSet(const Config& config, const T
                                                    const torch::Device& device) {
   const fs::path run_dir(config.run.output_dir);
   ASSIGN_OR_RETURN(const Classifier classifier, Classifier::Load(model_dir.string(), device));
-  ASSIGN_OR_RETURN(const ClassifierEvaluation test,
-                   classifier.Evaluate(task.test, config.classifier.batch_size));
+  ClassifierEvaluation test;
+  if (World* world = CurrentWorld()) {
+    // Each rank scores every size-th text; every rank fails alike on a label never trained on.
+    RETURN_IF_ERROR(LabelIds(task.test, labels).status());
+    LabeledData mine;
+    std::vector<size_t> where;
+    for (size_t i = world->rank(); i < task.test.texts.size(); i += world->size()) {
+      mine.texts.push_back(task.test.texts[i]);
+      mine.labels.push_back(task.test.labels[i]);
+      where.push_back(i);
+    }
+    ASSIGN_OR_RETURN(const ClassifierEvaluation part,
+                     classifier.Evaluate(mine, config.classifier.batch_size));
+    ClassifierEvaluation own;
+    const size_t n = task.test.texts.size();
+    own.probs.resize(n);
+    own.predicted.resize(n);
+    own.truth.resize(n);
+    for (size_t k = 0; k < where.size(); ++k) {
+      own.probs[where[k]] = part.probs[k];
+      own.predicted[where[k]] = part.predicted[k];
+      own.truth[where[k]] = part.truth[k];
+    }
+    own.loss_sum = part.loss_sum;
+    test = CombineRankEvaluations(*world, own, static_cast<int64_t>(n), labels.size());
+    if (!world->leader()) return test.metrics;  // rank 0 writes
+  } else {
+    ASSIGN_OR_RETURN(test, classifier.Evaluate(task.test, config.classifier.batch_size));
+  }
   const ClassificationMetrics& m = test.metrics;
   RETURN_IF_ERROR(
       WriteFileAtomic((run_dir / "test_metrics.json").string(), MetricsJson(m) + "\n"));
@@ -238,16 +265,20 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
   job.device = device;
   job.world = CurrentWorld();
   ASSIGN_OR_RETURN(StageResult result, TrainClassifier(job));
-  // The export and the test set are rank 0's: the others' weights are the same.
-  if (result.outcome != StageOutcome::kCompleted || !IsLeaderProcess()) return result;
-
-  RETURN_IF_ERROR(ExportModelDirectory(config, lm, data.labels, model, model_dir));
-  RETURN_IF_ERROR(MarkStageDone(config, "classify", exported));
-  const bool has_valid = job.valid != nullptr;
-  LogInfo(fmt::format("classify: {} epoch {}{}; model exported to {}",
-                      has_valid ? "best" : "last", result.best_epoch,
-                      has_valid ? " by " + std::string(EnumName(clas.select_metric)) : "",
-                      model_dir.string()));
+  if (result.outcome != StageOutcome::kCompleted) return result;
+  // Rank 0 exports (the others' weights are the same); then every rank scores its share of the
+  // test set with the exported model.
+  RETURN_IF_ERROR(LeaderFirst("exporting the model", [&]() -> absl::Status {
+    if (!IsLeaderProcess()) return absl::OkStatus();
+    RETURN_IF_ERROR(ExportModelDirectory(config, lm, data.labels, model, model_dir));
+    RETURN_IF_ERROR(MarkStageDone(config, "classify", exported));
+    const bool has_valid = job.valid != nullptr;
+    LogInfo(fmt::format("classify: {} epoch {}{}; model exported to {}",
+                        has_valid ? "best" : "last", result.best_epoch,
+                        has_valid ? " by " + std::string(EnumName(clas.select_metric)) : "",
+                        model_dir.string()));
+    return absl::OkStatus();
+  }));
   if (!data.task.test.texts.empty()) {
     ASSIGN_OR_RETURN(result.test,
                      ScoreTestSet(config, data.task, data.labels, model_dir, device));

@@ -134,6 +134,12 @@ TEST_F(DistributedTest, TwoProcessesWithHalfTheBatchEachMatchOneProcessWithTheWh
   for (const char* file : {"pretrain/lm.pt", "finetune/lm.pt", "model/classifier.pt"}) {
     EXPECT_LT(MaxDifference(dir_ / "one" / file, dir_ / "two" / file), 1e-5) << file;
   }
+  // The test set, scored by both ranks in halves and combined, as by one process.
+  const std::string one_test = Read(dir_ / "one/test_metrics.json");
+  const std::string two_test = Read(dir_ / "two/test_metrics.json");
+  EXPECT_EQ(JsonNumber(one_test, "count"), JsonNumber(two_test, "count"));
+  EXPECT_EQ(JsonNumber(one_test, "accuracy"), JsonNumber(two_test, "accuracy"));
+  EXPECT_NEAR(JsonNumber(one_test, "loss"), JsonNumber(two_test, "loss"), 1e-4);
   // Only rank 0 logs: one epoch line each, as the single process wrote.
   EXPECT_EQ(Losses(dir_ / "one" / "metrics.jsonl").size(),
             Losses(dir_ / "two" / "metrics.jsonl").size());
