@@ -131,14 +131,16 @@ absl::StatusOr<Classifier> Classifier::Load(const std::string& model_dir,
 
 ClassifierEvaluation Classifier::Run(const std::vector<std::string>& texts,
                                      const std::vector<int64_t>* label_ids,
-                                     int batch_size, bool with_features) const {
+                                     int batch_size, bool with_features,
+                                     int64_t batch_offset, int64_t batch_stride) const {
   const RuleOptions rules{config_.text.rules, config_.text.lowercase};
   // The same processing as training: the tokenizer's kind picks the rules.
   TokenizedCorpus ids = TokenizeDocuments(texts, tokenizer_, rules, config_.text.threads);
   ClasBatcher batcher(&ids, label_ids, batch_size, config_.classifier.bptt, /*shuffle=*/false,
                       config_.model.backwards, 0);
   batcher.StartEpoch(0);
-  return EvaluateClassifier(model_, batcher, labels_.size(), device_, with_features);
+  return EvaluateClassifier(model_, batcher, labels_.size(), device_, with_features,
+                            batch_offset, batch_stride);
 }
 
 ClassifierEvaluation Classifier::Predict(const std::vector<std::string>& texts,
@@ -147,9 +149,10 @@ ClassifierEvaluation Classifier::Predict(const std::vector<std::string>& texts,
 }
 
 absl::StatusOr<ClassifierEvaluation> Classifier::Evaluate(const LabeledData& data,
-                                                          int batch_size) const {
+                                                          int batch_size, int64_t batch_offset,
+                                                          int64_t batch_stride) const {
   ASSIGN_OR_RETURN(const std::vector<int64_t> ids, LabelIds(data, labels_));
-  return Run(data.texts, &ids, batch_size, /*with_features=*/false);
+  return Run(data.texts, &ids, batch_size, /*with_features=*/false, batch_offset, batch_stride);
 }
 
 ClassifierEvaluation AverageProbabilities(const std::vector<ClassifierEvaluation>& members) {

@@ -55,7 +55,10 @@ class Classifier {
   ClassifierEvaluation Predict(const std::vector<std::string>& texts, int batch_size,
                                bool with_features = false) const;
   // Predicts and scores labelled data; a label the model never saw is an error.
-  absl::StatusOr<ClassifierEvaluation> Evaluate(const LabeledData& data, int batch_size) const;
+  // `batch_offset`/`batch_stride`: one process's share of the batches (EvaluateClassifier).
+  absl::StatusOr<ClassifierEvaluation> Evaluate(const LabeledData& data, int batch_size,
+                                                int64_t batch_offset = 0,
+                                                int64_t batch_stride = 1) const;
 
   const LabelSet& labels() const { return labels_; }
   const Config& config() const { return config_; }
@@ -70,7 +73,8 @@ class Classifier {
         labels_(std::move(labels)), model_(std::move(model)), device_(device) {}
   ClassifierEvaluation Run(const std::vector<std::string>& texts,
                            const std::vector<int64_t>* label_ids, int batch_size,
-                           bool with_features) const;
+                           bool with_features, int64_t batch_offset = 0,
+                           int64_t batch_stride = 1) const;
 
   Config config_;
   Tokenizer tokenizer_;

@@ -129,29 +129,13 @@ absl::StatusOr<ClassificationMetrics> ScoreTestSet(const Config& config, const T
   ASSIGN_OR_RETURN(const Classifier classifier, Classifier::Load(model_dir.string(), device));
   ClassifierEvaluation test;
   if (World* world = CurrentWorld()) {
-    // Each rank scores every size-th text; every rank fails alike on a label never trained on.
-    RETURN_IF_ERROR(LabelIds(task.test, labels).status());
-    LabeledData mine;
-    std::vector<size_t> where;
-    for (size_t i = world->rank(); i < task.test.texts.size(); i += world->size()) {
-      mine.texts.push_back(task.test.texts[i]);
-      mine.labels.push_back(task.test.labels[i]);
-      where.push_back(i);
-    }
-    ASSIGN_OR_RETURN(const ClassifierEvaluation part,
-                     classifier.Evaluate(mine, config.classifier.batch_size));
-    ClassifierEvaluation own;
-    const size_t n = task.test.texts.size();
-    own.probs.resize(n);
-    own.predicted.resize(n);
-    own.truth.resize(n);
-    for (size_t k = 0; k < where.size(); ++k) {
-      own.probs[where[k]] = part.probs[k];
-      own.predicted[where[k]] = part.predicted[k];
-      own.truth[where[k]] = part.truth[k];
-    }
-    own.loss_sum = part.loss_sum;
-    test = CombineRankEvaluations(*world, own, static_cast<int64_t>(n), labels.size());
+    // Each rank scores every size-th batch of the one-process batching: BPT3C's pooled window
+    // depends on a batch's longest text, so other batches would score long texts differently.
+    ASSIGN_OR_RETURN(const ClassifierEvaluation own,
+                     classifier.Evaluate(task.test, config.classifier.batch_size,
+                                         world->rank(), world->size()));
+    test = CombineRankEvaluations(*world, own, static_cast<int64_t>(task.test.texts.size()),
+                                  labels.size());
     if (!world->leader()) return test.metrics;  // rank 0 writes
   } else {
     ASSIGN_OR_RETURN(test, classifier.Evaluate(task.test, config.classifier.batch_size));
