@@ -11,6 +11,7 @@
 #include "active/simulation.h"
 #include "cli/commands.h"
 #include "cli/local_launcher.h"
+#include "absl/strings/str_join.h"
 #include "config/config_loader.h"
 #include "dist/launch_env.h"
 #include "dist/world.h"
@@ -102,6 +103,9 @@ int RunStages(const RunFlags& flags, const Config& config, bool active_learn) {
   using StageFn = absl::StatusOr<StageResult> (*)(const Config&, bool);
   const std::pair<const char*, StageFn> stages[] = {
       {"pretrain", RunPretrain}, {"finetune", RunFinetune}, {"classify", RunClassify}};
+  if (!active_learn && StageRuns("classify", flags, config)) {
+    if (const absl::Status labels = CheckTestLabels(config); !labels.ok()) return Fail(labels);
+  }
   for (const auto& [name, run] : stages) {
     if (active_learn && std::string(name) == "classify") continue;
     if (!StageRuns(name, flags, config)) continue;
@@ -176,7 +180,19 @@ int Run(const FlagTable& table, const std::vector<std::string>& args, const RunF
                         "this log)", world->rank(), world->size(), launch->launcher,
                         world->backend_name()));
   }
-  LogInfo("ulmfit: resolved configuration:\n" + resolved);
+  // One line here (the full listing buried every error under it); every key is in the file.
+  std::vector<std::string> stages;
+  for (const char* stage : {"pretrain", "finetune", "classify"}) {
+    if (StageRuns(stage, flags, *config) && !(active_learn && std::string(stage) == "classify")) {
+      stages.push_back(stage);
+    }
+  }
+  LogInfo(fmt::format("ulmfit: {} (preset {}): {} into {}; every setting in {}",
+                      flags.config_path, EnumName(config->preset),
+                      stages.empty() ? std::string("no stage to run")
+                                     : "stages " + absl::StrJoin(stages, ", "),
+                      config->run.output_dir,
+                      (std::filesystem::path(config->run.output_dir) / "resolved.yaml").string()));
   if (absl::Status s = EnsureWritableDir(config->run.output_dir, "run.output_dir"); !s.ok()) {
     return Fail(s);
   }

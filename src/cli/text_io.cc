@@ -18,6 +18,11 @@ TextLines::~TextLines() {
 }
 
 absl::Status TextLines::Open() {
+  // fopen opens a directory for reading on Linux; every read of it then fails like an empty file.
+  if (path_ != "-" && std::filesystem::is_directory(path_)) {
+    return absl::InvalidArgumentError(
+        path_ + ": is a directory; give a text file with one text per line (or - for stdin)");
+  }
   in_ = path_ == "-" ? stdin : std::fopen(path_.c_str(), "rb");
   if (in_ == nullptr) {
     return absl::NotFoundError(path_ + ": cannot open input file (check the path)");

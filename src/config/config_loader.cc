@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -287,7 +288,59 @@ void ApplyOverride(const std::string& spec, YAML::Node root, LoadContext* ctx) {
 }
 
 // The parsed YAML document, or why it is not a config (malformed, empty, not a map).
+// Offset of the first byte that cannot be in a text file (NUL, or not UTF-8), or -1.
+int64_t FirstNonTextByte(const std::string& bytes) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const int64_t n = static_cast<int64_t>(bytes.size());
+  for (int64_t i = 0; i < n;) {
+    const unsigned char c = p[i];
+    if (c == 0) return i;
+    int extra = 0;  // continuation bytes of the sequence this byte starts
+    if (c >= 0x80) {
+      if (c >= 0xC2 && c <= 0xDF) {
+        extra = 1;
+      } else if (c >= 0xE0 && c <= 0xEF) {
+        extra = 2;
+      } else if (c >= 0xF0 && c <= 0xF4) {
+        extra = 3;
+      } else {
+        return i;
+      }
+    }
+    for (int k = 1; k <= extra; ++k) {
+      if (i + k >= n || (p[i + k] & 0xC0) != 0x80) return i;
+    }
+    i += 1 + extra;
+  }
+  return -1;
+}
+
+// What yaml-cpp says of a tab in the indentation is "illegal map value" or worse.
+std::optional<std::string> TabIndentation(const std::string& yaml, const std::string& source) {
+  int line = 1;
+  for (size_t start = 0; start < yaml.size(); ++line) {
+    size_t end = yaml.find('\n', start);
+    if (end == std::string::npos) end = yaml.size();
+    for (size_t i = start; i < end && (yaml[i] == ' ' || yaml[i] == '\t'); ++i) {
+      if (yaml[i] == '\t') {
+        return absl::StrCat(source, ":", line, ":", i - start + 1,
+                            ": tabs are not allowed for indentation in YAML; indent with spaces");
+      }
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<YAML::Node> ParseDocument(const std::string& yaml, const std::string& source) {
+  if (const int64_t bad = FirstNonTextByte(yaml); bad >= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": not a text file (byte ", bad,
+        " is not UTF-8 text); --config takes a YAML file such as configs/default.yaml"));
+  }
+  if (const std::optional<std::string> tab = TabIndentation(yaml, source)) {
+    return absl::InvalidArgumentError(*tab);
+  }
   YAML::Node root;
   try {
     root = YAML::Load(yaml);

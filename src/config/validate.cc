@@ -254,6 +254,9 @@ void CheckGeneral(const Config& config, Checker* check) {
 
   const TextConfig& text = config.text;
   check->AtLeast("text.vocab_size", text.vocab_size, 16);
+  // Past this no corpus has that many distinct pieces, and the embedding alone would not fit.
+  check->Expect(text.vocab_size <= 1000000, "text.vocab_size", "at most 1000000 (fastai uses "
+                "60000 words, MultiFiT 15000 pieces)", text.vocab_size);
   check->Expect(text.character_coverage > 0 && text.character_coverage <= 1,
                 "text.character_coverage", "in (0, 1]", text.character_coverage);
   check->AtLeast<int64_t>("text.max_training_sentences", text.max_training_sentences, 0);

@@ -12,6 +12,8 @@
 #include "model/weights.h"
 #include "text/rules.h"
 #include "text/tokenizer_file.h"
+#include "util/files.h"
+#include "util/hash.h"
 
 namespace ulmfit {
 namespace fs = std::filesystem;
@@ -69,6 +71,10 @@ ClassifierEvaluation EvaluateClassifier(TextClassifier& model, ClasBatcher& batc
   return eval;
 }
 
+std::string TokenizerHashLine(const std::string& bytes) {
+  return HashHex(Hash64(bytes)) + "\n";
+}
+
 ClassifierEvaluation CombineRankEvaluations(World& world, const ClassifierEvaluation& own,
                                             int64_t num_examples, int num_classes) {
   // One row per example: the probabilities, then predicted + 1 and truth + 1 (0: not here).
@@ -117,7 +123,19 @@ absl::StatusOr<Classifier> Classifier::Load(const std::string& model_dir,
         "directory", model_dir, kClassifierWeightsFile));
   }
   ASSIGN_OR_RETURN(Config config, LoadConfig((dir / "config.yaml").string()));
-  ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Load(TokenizerFileIn(dir.string())));
+  const std::string tokenizer_path = TokenizerFileIn(dir.string());
+  // Model directories written before the hash was recorded have none to check.
+  if (const absl::StatusOr<std::string> recorded = ReadFile((dir / kTokenizerHashFile).string());
+      recorded.ok()) {
+    ASSIGN_OR_RETURN(const std::string bytes, ReadFile(tokenizer_path));
+    if (TokenizerHashLine(bytes) != *recorded) {
+      return absl::FailedPreconditionError(fmt::format(
+          "{}: not the tokenizer this classifier was trained with ({} records another); put "
+          "back the {} of the run that trained it", tokenizer_path,
+          (dir / kTokenizerHashFile).string(), fs::path(tokenizer_path).filename().string()));
+    }
+  }
+  ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Load(tokenizer_path));
   ASSIGN_OR_RETURN(LabelSet labels, LabelSet::Load((dir / "labels.txt").string()));
   TextClassifier model(ClassifierOptions::FromConfig(config.model, config.classifier,
                                                      tokenizer.vocab_size(), labels.size(),

@@ -19,6 +19,12 @@
 namespace ulmfit {
 
 inline constexpr const char* kClassifierWeightsFile = "classifier.pt";
+// The tokenizer's content hash, written with the model: another run's tokenizer of the same
+// size would load fine and change every prediction.
+inline constexpr const char* kTokenizerHashFile = "tokenizer.hash";
+
+// The line kTokenizerHashFile holds for the tokenizer file `bytes`.
+std::string TokenizerHashLine(const std::string& bytes);
 
 struct ClassifierEvaluation {
   ClassificationMetrics metrics;             // empty when the data had no labels

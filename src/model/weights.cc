@@ -1,31 +1,36 @@
 #include "model/weights.h"
 
 #include <filesystem>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "util/files.h"
+
 namespace ulmfit {
 namespace fs = std::filesystem;
 
-absl::Status SaveModuleWeights(const torch::nn::Module& module, const std::string& path) {
+absl::Status SaveArchive(torch::serialize::OutputArchive& archive, const std::string& path) {
+  std::ostringstream bytes;
   try {
-    torch::serialize::OutputArchive archive;
-    for (const auto& item : module.named_parameters(/*recurse=*/true)) {
-      archive.write(item.key(), item.value().detach().cpu());
-    }
-    for (const auto& item : module.named_buffers(/*recurse=*/true)) {
-      archive.write(item.key(), item.value().detach().cpu(), /*is_buffer=*/true);
-    }
-    archive.save_to(path + ".tmp");
+    archive.save_to(bytes);
   } catch (const c10::Error& e) {
-    return absl::InternalError(fmt::format("{}: cannot save weights: {}", path,
-                                           e.what_without_backtrace()));
+    return absl::InternalError(
+        fmt::format("{}: cannot serialize: {}", path, e.what_without_backtrace()));
   }
-  std::error_code ec;
-  fs::rename(path + ".tmp", path, ec);
-  if (ec) return absl::InternalError(fmt::format("{}: {}", path, ec.message()));
-  return absl::OkStatus();
+  return WriteFileAtomic(path, bytes.str());
+}
+
+absl::Status SaveModuleWeights(const torch::nn::Module& module, const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  for (const auto& item : module.named_parameters(/*recurse=*/true)) {
+    archive.write(item.key(), item.value().detach().cpu());
+  }
+  for (const auto& item : module.named_buffers(/*recurse=*/true)) {
+    archive.write(item.key(), item.value().detach().cpu(), /*is_buffer=*/true);
+  }
+  return SaveArchive(archive, path);
 }
 
 absl::Status LoadModuleWeights(torch::nn::Module& module, const std::string& path) {

@@ -17,6 +17,7 @@
 #include "text/rules.h"
 #include "text/spm_library.h"
 #include "text/word_vocab.h"
+#include "util/files.h"
 #include "util/random.h"
 
 namespace ulmfit {
@@ -71,28 +72,7 @@ void SampleSentences(int64_t limit, uint64_t seed, std::vector<std::string>* sen
 }
 
 absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
-  static std::atomic<int> counter{0};
-  const std::string tmp = absl::StrCat(path, ".tmp.", getpid(), ".", counter++);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) {
-      std::remove(tmp.c_str());
-      return absl::PermissionDeniedError(
-          absl::StrCat(path,
-                       ": cannot write (check the folder exists, is writable and the disk "
-                       "has space)"));
-    }
-  }
-  std::error_code error;
-  fs::rename(tmp, path, error);
-  if (error) {
-    std::remove(tmp.c_str());
-    return absl::PermissionDeniedError(
-        absl::StrCat(path, ": cannot write (", error.message(), ")"));
-  }
-  return absl::OkStatus();
+  return WriteFileAtomic(path, std::string(bytes));
 }
 
 // Reads a varint at data[*pos]; false if it runs past the end.

@@ -51,12 +51,20 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
   RemoveTree(tmp);
   fs::create_directories(tmp, ec);
   if (ec) return absl::InternalError(fmt::format("{}: cannot create: {}", tmp, ec.message()));
+  // A write that fails (a full disk) takes its half-written directory with it.
+  struct RemoveOnFailure {
+    const std::string& path;
+    bool done = false;
+    ~RemoveOnFailure() {
+      if (!done) RemoveTree(path);
+    }
+  } cleanup{tmp};
 
   RETURN_IF_ERROR(SaveModuleWeights(model, (fs::path(tmp) / "model.pt").string()));
   try {
     torch::serialize::OutputArchive opt_archive;
     optimizer.save(opt_archive);
-    opt_archive.save_to((fs::path(tmp) / "optimizer.pt").string());
+    RETURN_IF_ERROR(SaveArchive(opt_archive, (fs::path(tmp) / "optimizer.pt").string()));
 
     torch::serialize::OutputArchive rng_archive;
     rng_archive.write("cpu_rng", DefaultGenerator(torch::kCPU).get_state());
@@ -76,7 +84,7 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
         rng_archive.write(fmt::format("cuda_rng.rank{}", r), ranks->cuda[r]);
       }
     }
-    rng_archive.save_to((fs::path(tmp) / "state.pt").string());
+    RETURN_IF_ERROR(SaveArchive(rng_archive, (fs::path(tmp) / "state.pt").string()));
   } catch (const c10::Error& e) {
     return absl::InternalError(
         fmt::format("{}: cannot save checkpoint: {}", tmp, e.what_without_backtrace()));
@@ -93,6 +101,7 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
       state.best_score, ranks != nullptr ? ranks->cpu.size() : 1);
   // state.json last: its presence marks the directory complete.
   RETURN_IF_ERROR(WriteFileAtomic((fs::path(tmp) / "state.json").string(), json));
+  cleanup.done = true;
 
   // Swap: dir -> dir.old, tmp -> dir, drop dir.old. A crash in between leaves dir.old complete.
   RemoveTree(OldDir(dir));

@@ -101,6 +101,26 @@ absl::StatusOr<ClassifierData> LoadClassifierData(const Config& config,
   return data;
 }
 
+// BPT3C runs the encoder over every text to its end (only the last max_len tokens get
+// gradients), so one huge text (a 5 MB log pasted into a cell) can make an epoch take minutes.
+void WarnAboutVeryLongTexts(const TokenizedCorpus& docs, const ClassifierConfig& clas) {
+  const int64_t limit = 20 * static_cast<int64_t>(clas.max_len);
+  int64_t count = 0;
+  int64_t longest = 0;
+  for (int64_t d = 0; d < docs.num_docs(); ++d) {
+    const int64_t length = docs.offsets[d + 1] - docs.offsets[d];
+    if (length > limit) ++count;
+    longest = std::max(longest, length);
+  }
+  if (count == 0) return;
+  LogInfo(fmt::format(
+      "classify: warning: {} training text{} longer than {} tokens (the longest: {}); the "
+      "classifier reads every text to its end and back-propagates through its last "
+      "classifier.max_len ({}) tokens, so such texts slow every epoch; max_len applies to the "
+      "classifier only. Trim them in task.train if epochs are slow",
+      count, count == 1 ? " is" : "s are", limit, longest, clas.max_len));
+}
+
 // Writes <run>/model: the resolved config (with the LM's architecture), the tokenizer, the
 // labels and the weights.
 absl::Status ExportModelDirectory(const Config& config, const FineTunedModel& lm,
@@ -113,8 +133,11 @@ absl::Status ExportModelDirectory(const Config& config, const FineTunedModel& lm
       WriteFileAtomic((model_dir / "config.yaml").string(), ConfigToYaml(exported_config)));
   // The tokenizer under its own name (spm.model or words.vocab), the only one in the folder.
   for (const char* name : {kSentencePieceFile, kWordVocabularyFile}) fs::remove(model_dir / name);
-  fs::copy_file(lm.tokenizer, model_dir / fs::path(lm.tokenizer).filename(),
-                fs::copy_options::overwrite_existing);
+  RETURN_IF_ERROR(CopyFileAtomic(
+      lm.tokenizer, (model_dir / fs::path(lm.tokenizer).filename()).string()));
+  ASSIGN_OR_RETURN(const std::string tokenizer_bytes, ReadFile(lm.tokenizer));
+  RETURN_IF_ERROR(WriteFileAtomic((model_dir / kTokenizerHashFile).string(),
+                                  TokenizerHashLine(tokenizer_bytes)));
   RETURN_IF_ERROR(labels.Save((model_dir / "labels.txt").string()));
   return SaveModuleWeights(*model, (model_dir / kClassifierWeightsFile).string());
 }
@@ -166,6 +189,13 @@ std::string LanguageModelRun(const Config& config) {
                                                   : config.classifier.language_model;
 }
 
+absl::Status CheckTestLabels(const Config& config) {
+  if (config.task.train.empty() || config.task.test.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(const TaskData task, LoadTaskData(config.task, config.run.seed, false));
+  ASSIGN_OR_RETURN(const LabelSet labels, LabelSet::FromTrainingData(task.train));
+  return LabelIds(task.test, labels).status();
+}
+
 absl::StatusOr<StageResult> RunClassify(const Config& config, bool resume) {
   return RunClassifyFrom(config, resume, LanguageModelRun(config));
 }
@@ -203,6 +233,9 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
     return absl::OkStatus();
   }));
   ClassifierData& data = *loaded;
+  // Before training, not after it.
+  RETURN_IF_ERROR(LabelIds(data.task.test, data.labels).status());
+  WarnAboutVeryLongTexts(data.train_ids, config.classifier);
 
   TextClassifier model(ClassifierOptions::FromConfig(lm.model, clas, tokenizer.vocab_size(),
                                                      data.labels.size(), kPadId));

@@ -215,13 +215,14 @@ absl::StatusOr<FineTuningText> ReadFineTuningText(const Config& config,
   } else if (tokenizer_source.empty()) {
     LogInfo(fmt::format("finetune: no pretraining; training a {}-piece SentencePiece model on "
                         "the task's text", config.text.vocab_size));
-    RETURN_IF_ERROR(TrainTokenizerCached(docs, rules, config.text, cache_dir, tokenizer_path,
-                                         config.run.seed, config.text.threads)
-                        .status());
+    ASSIGN_OR_RETURN(const Tokenizer trained,
+                     TrainTokenizerCached(docs, rules, config.text, cache_dir, tokenizer_path,
+                                          config.run.seed, config.text.threads));
+    LogTokenizerSize("finetune", trained, config.text.vocab_size);
     tokenizer_source = tokenizer_path;
   }
   if (fs::absolute(tokenizer_source) != fs::absolute(tokenizer_path)) {
-    fs::copy_file(tokenizer_source, tokenizer_path, fs::copy_options::overwrite_existing);
+    RETURN_IF_ERROR(CopyFileAtomic(tokenizer_source, tokenizer_path));
   }
   ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Load(tokenizer_path));
   ASSIGN_OR_RETURN(TokenizedCorpus train, TokenizeCorpus(docs, tokenizer, rules, cache_dir,

@@ -22,6 +22,13 @@
 
 namespace ulmfit {
 namespace fs = std::filesystem;
+
+void LogTokenizerSize(const std::string& stage, const Tokenizer& tokenizer, int asked) {
+  if (tokenizer.vocab_size() >= asked) return;
+  LogInfo(fmt::format("{}: the tokenizer has {} pieces: the text gave fewer than "
+                      "text.vocab_size ({})", stage, tokenizer.vocab_size(), asked));
+}
+
 namespace {
 
 // Splits off a seeded `fraction` of the documents for validation.
@@ -67,14 +74,17 @@ absl::StatusOr<Tokenizer> PretrainingTokenizer(const Config& config, bool resume
   }
   if (!config.text.spm_model.empty()) {
     ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Load(config.text.spm_model));
-    fs::copy_file(config.text.spm_model, tokenizer_path, fs::copy_options::overwrite_existing);
+    RETURN_IF_ERROR(CopyFileAtomic(config.text.spm_model, tokenizer_path));
     return tokenizer;
   }
   if (resume && fs::exists(tokenizer_path)) return Tokenizer::Load(tokenizer_path);
   LogInfo(fmt::format("pretrain: training a {}-piece SentencePiece {} model",
                       config.text.vocab_size, config.text.model_type));
-  return TrainTokenizerCached(train_docs, rules, config.text, cache_dir, tokenizer_path,
-                              config.run.seed, config.text.threads);
+  ASSIGN_OR_RETURN(Tokenizer tokenizer,
+                   TrainTokenizerCached(train_docs, rules, config.text, cache_dir, tokenizer_path,
+                                        config.run.seed, config.text.threads));
+  LogTokenizerSize("pretrain", tokenizer, config.text.vocab_size);
+  return tokenizer;
 }
 
 absl::StatusOr<PretrainingText> ReadPretrainingText(const Config& config, bool resume) {

@@ -33,6 +33,13 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
 // or this run's own.
 std::string LanguageModelRun(const Config& config);
 
+// Says how many pieces a trained tokenizer has when the text gave fewer than `asked`.
+void LogTokenizerSize(const std::string& stage, const Tokenizer& tokenizer, int asked);
+
+// An error when task.test has a label that task.train never has: checked before any stage
+// trains, not found when stage 3 is done.
+absl::Status CheckTestLabels(const Config& config);
+
 // An error naming `where` (a run's resolved.yaml) and `key` (the setting that pointed at it)
 // unless `other`, that run's config, reads text in the same direction as `config`.
 absl::Status CheckSameDirection(const Config& other, const Config& config,
