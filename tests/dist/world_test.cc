@@ -1,8 +1,6 @@
 // The c10d pieces (src/dist/world.*, src/dist/data_parallel.*) on a real Gloo group of two ranks
 // in one process, one thread each, over loopback.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -13,23 +11,11 @@
 #include "dist/data_parallel.h"
 #include "dist/world.h"
 #include "model/classifier.h"
+#include "test_util.h"
 
 namespace {
 using namespace ulmfit;
-
-// A TCP port that was free a moment ago.
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using ulmfit_test::FreePort;
 
 LaunchEnvironment Rank(int rank, int world_size, int port) {
   LaunchEnvironment env;

@@ -2,9 +2,7 @@
 // loopback, started by `ulmfit --nproc 2`, by torchrun's environment set by hand, and by the real
 // torchrun where python3-torch installed it.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,19 +17,6 @@
 namespace {
 namespace fs = std::filesystem;
 using namespace ulmfit_test;
-
-// A TCP port that was free a moment ago.
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // Dropouts off, so that one process and two see the same numbers, k = 8 steps per stage and
 // a tenth of the tiny setup's classifier rates. Float sums taken in another order (other
