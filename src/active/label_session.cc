@@ -26,6 +26,7 @@
 #include "train/lm_trainer.h"
 #include "train/stages.h"
 #include "util/device.h"
+#include "util/dir_lock.h"
 #include "util/files.h"
 #include "util/json.h"
 #include "util/progress.h"
@@ -396,6 +397,8 @@ absl::Status LabelSession::Label(const Suggestion& current, size_t label) {
 
 absl::StatusOr<int> LabelSession::Run(int in_fd) {
   RETURN_IF_ERROR(EnsureWritableDir(label_dir_.string(), "run.output_dir"));
+  // Retraining writes stage 2 and the rounds into the run directory: one process at a time.
+  RETURN_IF_ERROR(LockRunDirectory(config_.run.output_dir));
   RETURN_IF_ERROR(Refill());
   RawTerminal raw(in_fd);
   while (true) {

@@ -19,6 +19,7 @@
 #include "train/stages.h"
 #include "util/cpu_env.h"
 #include "util/device.h"
+#include "util/dir_lock.h"
 #include "util/files.h"
 #include "util/progress.h"
 #include "util/signals.h"
@@ -115,6 +116,22 @@ int RunStages(const RunFlags& flags, const Config& config, bool active_learn) {
   return kExitOk;
 }
 
+// Locks the run directory for this run (rank 0 of a data-parallel job: the others share it),
+// then asks each stage that will run whether it can start (CheckStageCanStart), so that a run
+// refused there has changed nothing, resolved.yaml included.
+absl::Status LockAndCheckStages(const RunFlags& flags, const Config& config, bool active_learn) {
+  RETURN_IF_ERROR(LeaderFirst("locking the run directory", [&] {
+    return IsLeaderProcess() ? LockRunDirectory(config.run.output_dir) : absl::OkStatus();
+  }));
+  for (const char* name : kStageNames) {
+    if ((active_learn && std::string(name) == "classify") || !StageRuns(name, flags, config)) {
+      continue;
+    }
+    RETURN_IF_ERROR(CheckStageCanStart(config, name, flags.resume));
+  }
+  return absl::OkStatus();
+}
+
 // The workers' command line: the same command and flags without --nproc.
 std::vector<std::string> WorkerArgs(const std::vector<std::string>& args, bool active_learn) {
   std::vector<std::string> worker{active_learn ? "active-learn" : "run"};
@@ -196,6 +213,8 @@ int Run(const FlagTable& table, const std::vector<std::string>& args, const RunF
   if (absl::Status s = EnsureWritableDir(config->run.output_dir, "run.output_dir"); !s.ok()) {
     return Fail(s);
   }
+  // Before anything is written.
+  if (absl::Status s = LockAndCheckStages(flags, *config, active_learn); !s.ok()) return Fail(s);
   if (IsLeaderProcess()) {
     const std::string resolved_path =
         (std::filesystem::path(config->run.output_dir) / "resolved.yaml").string();

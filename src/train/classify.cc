@@ -207,12 +207,12 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
   const fs::path model_dir = run_dir / "model";
   const std::string exported = (model_dir / kClassifierWeightsFile).string();
   bool done = false;
-  // In a data-parallel run rank 0 decides first (a stale stage directory is cleared then).
+  // In a data-parallel run rank 0 decides first (a stale stage directory is set aside then).
   RETURN_IF_ERROR(LeaderFirst("checking the classifier stage", [&]() -> absl::Status {
     RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
-    done = StageAlreadyDone(config, "classify", exported,
-                            {stage_dir.string(), model_dir.string()});
-    return EnsureWritableDir(stage_dir.string(), "run.output_dir");
+    ASSIGN_OR_RETURN(done, StageAlreadyDone(config, "classify"));
+    RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
+    return done ? absl::OkStatus() : StartStage(config, "classify", resume).status();
   }));
   if (done) return StageResult{StageOutcome::kSkipped};
   ASSIGN_OR_RETURN(const FineTunedModel lm, FindFineTunedModel(config, lm_run_dir));

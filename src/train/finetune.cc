@@ -295,11 +295,12 @@ absl::StatusOr<StageResult> RunFinetune(const Config& config, bool resume) {
   const fs::path stage_dir = run_dir / "finetune";
   const std::string final_weights = (stage_dir / "lm.pt").string();
   bool done = false;
-  // In a data-parallel run rank 0 decides first (a stale stage directory is cleared then).
+  // In a data-parallel run rank 0 decides first (a stale stage directory is set aside then).
   RETURN_IF_ERROR(LeaderFirst("checking the fine-tuning stage", [&]() -> absl::Status {
     RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
-    done = StageAlreadyDone(config, "finetune", final_weights, {stage_dir.string()});
-    return EnsureWritableDir(stage_dir.string(), "run.output_dir");
+    ASSIGN_OR_RETURN(done, StageAlreadyDone(config, "finetune"));
+    RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
+    return done ? absl::OkStatus() : StartStage(config, "finetune", resume).status();
   }));
   if (done) return StageResult{StageOutcome::kSkipped};
   ASSIGN_OR_RETURN(const torch::Device device, TrainingDevice(config.run.device));

@@ -49,14 +49,35 @@ void HoldOut(std::vector<std::string>* train, std::vector<std::string>* valid, d
 }
 
 // The general corpus as token ids, and the tokenizer that made them (text.spm_model, the one
-// a resumed run already trained, or one trained now).
+// a resumed run of the same settings already trained, or one trained now).
 struct PretrainingText {
   Tokenizer tokenizer;
   TokenizedCorpus train;
   TokenizedCorpus valid;
 };
 
-absl::StatusOr<Tokenizer> PretrainingTokenizer(const Config& config, bool resume,
+// The tokenizer an unfinished run of this stage trained, to continue with. Its start was
+// recorded with these settings (StartStage); this catches a run directory of an older ulmfit,
+// which recorded none.
+absl::StatusOr<Tokenizer> ResumedTokenizer(const Config& config, const std::string& path) {
+  ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Load(path));
+  // SentencePiece may stop short of text.vocab_size on a small corpus, never above it (a word
+  // vocabulary is padded to a multiple of 8).
+  if (tokenizer.kind() != config.text.tokenizer ||
+      (tokenizer.kind() == TokenizerKind::kSentencePiece &&
+       tokenizer.vocab_size() > config.text.vocab_size)) {
+    return absl::FailedPreconditionError(fmt::format(
+        "{}: the tokenizer of the run being resumed ({} of {} entries) does not fit text.tokenizer "
+        "{} and text.vocab_size {}; revert those settings, or delete {} and {} to start the stage "
+        "over", path, std::string(EnumName(tokenizer.kind())), tokenizer.vocab_size(),
+        std::string(EnumName(config.text.tokenizer)), config.text.vocab_size,
+        fs::path(path).parent_path().string(),
+        (fs::path(config.run.output_dir) / "pretrain").string()));
+  }
+  return tokenizer;
+}
+
+absl::StatusOr<Tokenizer> PretrainingTokenizer(const Config& config, bool continuing,
                                                const std::vector<std::string>& train_docs,
                                                const std::string& cache_dir) {
   const fs::path run_dir(config.run.output_dir);
@@ -66,7 +87,7 @@ absl::StatusOr<Tokenizer> PretrainingTokenizer(const Config& config, bool resume
   RETURN_IF_ERROR(EnsureWritableDir((run_dir / "tokenizer").string(), "run.output_dir"));
   const RuleOptions rules{config.text.rules, config.text.lowercase};
   if (words) {
-    if (resume && fs::exists(tokenizer_path)) return Tokenizer::Load(tokenizer_path);
+    if (continuing && fs::exists(tokenizer_path)) return ResumedTokenizer(config, tokenizer_path);
     LogInfo(fmt::format("pretrain: building a word vocabulary of at most {} words (fastai v1 "
                         "rules, words seen at least twice)", config.text.vocab_size));
     return BuildWordTokenizer(train_docs, rules, config.text.vocab_size, kWordMinFrequency,
@@ -77,7 +98,7 @@ absl::StatusOr<Tokenizer> PretrainingTokenizer(const Config& config, bool resume
     RETURN_IF_ERROR(CopyFileAtomic(config.text.spm_model, tokenizer_path));
     return tokenizer;
   }
-  if (resume && fs::exists(tokenizer_path)) return Tokenizer::Load(tokenizer_path);
+  if (continuing && fs::exists(tokenizer_path)) return ResumedTokenizer(config, tokenizer_path);
   LogInfo(fmt::format("pretrain: training a {}-piece SentencePiece {} model",
                       config.text.vocab_size, config.text.model_type));
   ASSIGN_OR_RETURN(Tokenizer tokenizer,
@@ -87,7 +108,7 @@ absl::StatusOr<Tokenizer> PretrainingTokenizer(const Config& config, bool resume
   return tokenizer;
 }
 
-absl::StatusOr<PretrainingText> ReadPretrainingText(const Config& config, bool resume) {
+absl::StatusOr<PretrainingText> ReadPretrainingText(const Config& config, bool continuing) {
   const LmDataConfig& data = config.pretrain.data;
   ASSIGN_OR_RETURN(std::vector<std::string> train_docs,
                    ReadDocuments(data.train, data.format, data.max_documents));
@@ -105,7 +126,7 @@ absl::StatusOr<PretrainingText> ReadPretrainingText(const Config& config, bool r
   const std::string cache_dir = DefaultCacheDir(config.text);
   RETURN_IF_ERROR(EnsureWritableDir(cache_dir, "text.cache_dir"));
   ASSIGN_OR_RETURN(Tokenizer tokenizer,
-                   PretrainingTokenizer(config, resume, train_docs, cache_dir));
+                   PretrainingTokenizer(config, continuing, train_docs, cache_dir));
   bool cached = false;
   ASSIGN_OR_RETURN(TokenizedCorpus train_ids, TokenizeCorpus(train_docs, tokenizer, rules,
                                                              cache_dir, config.text.threads,
@@ -127,11 +148,15 @@ absl::StatusOr<StageResult> RunPretrain(const Config& config, bool resume) {
   const fs::path stage_dir = run_dir / "pretrain";
   const std::string final_weights = (stage_dir / "lm.pt").string();
   bool done = false;
-  // In a data-parallel run rank 0 decides first (a stale stage directory is cleared then).
+  bool continuing = false;  // an unfinished run of these settings is resumed
+  // In a data-parallel run rank 0 decides first (a stale stage directory is set aside then).
   RETURN_IF_ERROR(LeaderFirst("checking the pretraining stage", [&]() -> absl::Status {
     RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
-    done = StageAlreadyDone(config, "pretrain", final_weights, {stage_dir.string()});
-    return EnsureWritableDir(stage_dir.string(), "run.output_dir");
+    ASSIGN_OR_RETURN(done, StageAlreadyDone(config, "pretrain"));
+    RETURN_IF_ERROR(EnsureWritableDir(stage_dir.string(), "run.output_dir"));
+    if (done) return absl::OkStatus();
+    ASSIGN_OR_RETURN(continuing, StartStage(config, "pretrain", resume));
+    return absl::OkStatus();
   }));
   if (done) return StageResult{StageOutcome::kSkipped};
   const std::string checkpoint_dir = (stage_dir / "checkpoint").string();
@@ -148,7 +173,7 @@ absl::StatusOr<StageResult> RunPretrain(const Config& config, bool resume) {
                    JobBatchSize(pre.batch_size, "pretrain.batch_size", config.run));
   std::optional<PretrainingText> text;
   RETURN_IF_ERROR(LeaderFirst("preparing the pretraining text", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(text, ReadPretrainingText(config, resume));
+    ASSIGN_OR_RETURN(text, ReadPretrainingText(config, continuing));
     return absl::OkStatus();
   }));
   RETURN_IF_ERROR(CheckSameOnAllRanks(text->tokenizer.SerializedModel(), "tokenizer"));
