@@ -71,10 +71,22 @@ TEST(StageOutputsTest, ATypoInTheTaskKeepsTheFinishedStagesAndFixingItPutsThemBa
   const std::string tokenizer = Read(run / "tokenizer" / "spm.model");
   ASSERT_FALSE(finetuned.empty());
 
+  // A typo in task.train is caught before any stage starts (the test labels are checked
+  // against it): nothing moves.
+  const RunResult early = RunUlmfit(
+      With(args, {"--set", "task.train=" + (dir / "trian.tsv").string()}), dir / "2a.txt");
+  EXPECT_EQ(early.exit_code, 1) << early.output;
+  EXPECT_NE(early.output.find("trian.tsv"), std::string::npos) << early.output;
+  EXPECT_EQ(Read(run / "finetune" / "lm.pt"), finetuned);
+  EXPECT_EQ(SetAside(run), std::vector<std::string>{});
+
+  // One found only inside stage 2 (its unlabelled text, which stage 3 does not read).
+  std::ofstream(dir / "unlabeled.txt") << "what does the dog like ?\n";
   const RunResult typo = RunUlmfit(
-      With(args, {"--set", "task.train=" + (dir / "trian.tsv").string()}), dir / "2.txt");
+      With(args, {"--set", "task.unlabeled=" + (dir / "unlabelled.txt").string()}),
+      dir / "2.txt");
   EXPECT_EQ(typo.exit_code, 1) << typo.output;
-  EXPECT_NE(typo.output.find("trian.tsv"), std::string::npos) << typo.output;
+  EXPECT_NE(typo.output.find("unlabelled.txt"), std::string::npos) << typo.output;
   // Stage 2 is set aside until a stage 2 of the new settings finishes; stage 3 never started.
   EXPECT_NE(typo.output.find("the finished one stays in " + (run / "finetune.previous").string()),
             std::string::npos)
