@@ -95,7 +95,8 @@ bool ApplyZip64Extra(std::string_view extra, uint64_t& size, uint64_t& csize, ui
 
 }  // namespace
 
-absl::StatusOr<std::vector<ZipEntry>> ReadZipDirectory(std::string_view z, const std::string& where) {
+absl::StatusOr<std::vector<ZipEntry>> ReadZipDirectory(std::string_view z, const std::string& where,
+                                                       bool allow_compressed) {
   ASSIGN_OR_RETURN(Directory dir, FindDirectory(z, where));
   std::vector<ZipEntry> entries;
   entries.reserve(dir.entries);
@@ -119,7 +120,10 @@ absl::StatusOr<std::vector<ZipEntry>> ReadZipDirectory(std::string_view z, const
     }
     const std::string named = absl::StrCat(where, ": zip entry ", Quoted(e.name));
     if (Le(z, at + 8, 2) & 1) return absl::InvalidArgumentError(named + " is encrypted");
-    if (const uint64_t method = Le(z, at + 10, 2); method != 0 || csize != e.size) {
+    if (const uint64_t method = Le(z, at + 10, 2); method == 8 && allow_compressed) {
+      e.compressed = true;
+      e.size = csize;
+    } else if (method != 0 || csize != e.size) {
       return absl::InvalidArgumentError(absl::StrCat(
           named, " is compressed (method ", method, "); torch.save stores entries uncompressed"));
     }
@@ -140,6 +144,10 @@ absl::StatusOr<std::vector<ZipEntry>> ReadZipDirectory(std::string_view z, const
 
 absl::StatusOr<std::string_view> ZipEntryData(std::string_view archive, const ZipEntry& entry,
                                               const std::string& where) {
+  if (entry.compressed) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": zip entry ", Quoted(entry.name), " is compressed; it is not read"));
+  }
   std::string_view data = archive.substr(entry.data_offset, entry.size);
   if (Crc32(data) != entry.crc32) {
     return absl::InvalidArgumentError(
