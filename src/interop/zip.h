@@ -33,6 +33,11 @@ absl::StatusOr<std::vector<ZipEntry>> ReadZipDirectory(std::string_view archive,
 absl::StatusOr<std::string_view> ZipEntryData(std::string_view archive, const ZipEntry& entry,
                                               const std::string& where);
 
+// Checks the entry's bytes against the directory's CRC-32; a compressed entry is inflated
+// first, to at most `max_inflated` bytes.
+absl::Status CheckZipEntry(std::string_view archive, const ZipEntry& entry,
+                           const std::string& where, uint64_t max_inflated = uint64_t{1} << 26);
+
 struct ZipRecord {
   std::string name;
   std::string_view data;

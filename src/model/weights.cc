@@ -48,11 +48,12 @@ class MappedFile {
   size_t size_ = 0;
 };
 
-// Why the archive's zip directory or one of its pickles is damaged, or "". Unknown classes
-// (__torch__.Module, ...) are kept as names: only the structure and the lengths are checked,
-// and that every storage a pickle names is there and large enough (libtorch 1.13 builds the
-// tensor over a shorter one and reads past its end). The deflated code/ files are left to
-// libtorch, whose parser's errors are exceptions.
+// Why the archive is damaged, or "": its zip directory, every entry's CRC-32 (the deflated
+// code/ files inflated), the pickles, and that every storage a pickle names is there and large
+// enough. libtorch 1.13 checks none of it before use: it built a tensor over a shorter storage
+// and read past its end, and its TorchScript importer crashed on a damaged code/ file. Unknown
+// classes (__torch__.Module, ...) are kept as names: only structure and lengths are checked.
+// A crafted archive with valid CRCs can still crash libtorch's importer (docs/fuzzing.md).
 std::string ArchiveDamage(std::string_view bytes) {
   absl::StatusOr<std::vector<ZipEntry>> entries =
       ReadZipDirectory(bytes, "zip", /*allow_compressed=*/true);
@@ -60,6 +61,9 @@ std::string ArchiveDamage(std::string_view bytes) {
   std::map<std::string, const ZipEntry*> by_name;
   for (const ZipEntry& entry : *entries) by_name[entry.name] = &entry;
   for (const ZipEntry& entry : *entries) {
+    if (absl::Status crc = CheckZipEntry(bytes, entry, "zip"); !crc.ok()) {
+      return std::string(crc.message());
+    }
     if (entry.name.size() < 4 || entry.name.compare(entry.name.size() - 4, 4, ".pkl") != 0) {
       continue;
     }
