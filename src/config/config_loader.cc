@@ -355,10 +355,10 @@ absl::StatusOr<YAML::Node> ParseDocument(const std::string& yaml, const std::str
         absl::StrCat(source, ": the config is empty; expected a map with keys such as ",
                      absl::StrJoin(sections, ", "), " (see docs/config.md)"));
   }
-  if (!root.IsMap()) {
-    return absl::InvalidArgumentError(absl::StrCat(
+  if (!root.IsMap()) {  // JoinErrors: the scalar shown may span lines
+    return absl::InvalidArgumentError(JoinErrors({absl::StrCat(
         MarkText(source, root.Mark()), ": the top level must be a map with keys such as ",
-        absl::StrJoin(sections, ", "), ", got ", Describe(root)));
+        absl::StrJoin(sections, ", "), ", got ", Describe(root))}));
   }
   return root;
 }

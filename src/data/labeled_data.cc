@@ -73,14 +73,31 @@ Column ParseColumn(std::string_view spec, const std::string& key) {
   return column;
 }
 
-// "label, text, ..." for messages: at most 20 names of at most 40 bytes.
+// A field for a one-line message: at most 40 bytes (cut between code points), control
+// characters as \xNN (a quoted CSV field may hold newlines).
+std::string ShownField(std::string_view field) {
+  field = Trim(field);
+  size_t cut = std::min<size_t>(field.size(), 40);
+  const auto tail_byte = [&](size_t i) {
+    return (static_cast<unsigned char>(field[i]) & 0xC0) == 0x80;
+  };
+  while (cut > 0 && cut < field.size() && tail_byte(cut)) --cut;
+  std::string out;
+  for (const char c : field.substr(0, cut)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      absl::StrAppend(&out, "\\x", absl::Hex(byte, absl::kZeroPad2));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return cut < field.size() ? out + "..." : out;
+}
+
+// "label, text, ..." for messages: at most 20 names.
 std::string DescribeFields(const std::vector<std::string>& fields) {
   std::vector<std::string> shown;
-  for (size_t i = 0; i < fields.size() && i < 20; ++i) {
-    std::string field(Trim(fields[i]));
-    if (field.size() > 40) field = field.substr(0, 40) + "...";
-    shown.push_back(std::move(field));
-  }
+  for (size_t i = 0; i < fields.size() && i < 20; ++i) shown.push_back(ShownField(fields[i]));
   std::string text = absl::StrJoin(shown, ", ");
   if (fields.size() > 20) absl::StrAppend(&text, ", ... (", fields.size(), " in all)");
   return text;

@@ -95,7 +95,8 @@ bool ApplyZip64Extra(std::string_view extra, uint64_t& size, uint64_t& csize, ui
 
 }  // namespace
 
-absl::StatusOr<std::vector<ZipEntry>> ReadZipDirectory(std::string_view z, const std::string& where) {
+absl::StatusOr<std::vector<ZipEntry>> ReadZipDirectory(std::string_view z, const std::string& where,
+                                                       bool allow_compressed) {
   ASSIGN_OR_RETURN(Directory dir, FindDirectory(z, where));
   std::vector<ZipEntry> entries;
   entries.reserve(dir.entries);
@@ -119,7 +120,10 @@ absl::StatusOr<std::vector<ZipEntry>> ReadZipDirectory(std::string_view z, const
     }
     const std::string named = absl::StrCat(where, ": zip entry ", Quoted(e.name));
     if (Le(z, at + 8, 2) & 1) return absl::InvalidArgumentError(named + " is encrypted");
-    if (const uint64_t method = Le(z, at + 10, 2); method != 0 || csize != e.size) {
+    if (const uint64_t method = Le(z, at + 10, 2); method == 8 && allow_compressed) {
+      e.compressed = true;
+      e.size = csize;
+    } else if (method != 0 || csize != e.size) {
       return absl::InvalidArgumentError(absl::StrCat(
           named, " is compressed (method ", method, "); torch.save stores entries uncompressed"));
     }
@@ -140,12 +144,55 @@ absl::StatusOr<std::vector<ZipEntry>> ReadZipDirectory(std::string_view z, const
 
 absl::StatusOr<std::string_view> ZipEntryData(std::string_view archive, const ZipEntry& entry,
                                               const std::string& where) {
+  if (entry.compressed) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": zip entry ", Quoted(entry.name), " is compressed; it is not read"));
+  }
   std::string_view data = archive.substr(entry.data_offset, entry.size);
   if (Crc32(data) != entry.crc32) {
     return absl::InvalidArgumentError(
         absl::StrCat(where, ": zip entry ", Quoted(entry.name), " is damaged (CRC-32 mismatch)"));
   }
   return data;
+}
+
+absl::Status CheckZipEntry(std::string_view archive, const ZipEntry& entry,
+                           const std::string& where, uint64_t max_inflated) {
+  if (!entry.compressed) return ZipEntryData(archive, entry, where).status();
+  const std::string bad = absl::StrCat(where, ": zip entry ", Quoted(entry.name), " is damaged");
+  z_stream z{};
+  if (inflateInit2(&z, -MAX_WBITS) != Z_OK) return absl::InvalidArgumentError(bad);
+  std::string_view in = archive.substr(entry.data_offset, entry.size);
+  uLong crc = crc32(0L, Z_NULL, 0);
+  uint64_t inflated = 0;
+  char buffer[1 << 14];
+  int rc = Z_OK;
+  while (rc == Z_OK && inflated <= max_inflated) {
+    if (z.avail_in == 0 && !in.empty()) {  // zlib takes 32-bit lengths
+      const size_t n = std::min<size_t>(in.size(), size_t{1} << 30);
+      z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+      z.avail_in = static_cast<uInt>(n);
+      in.remove_prefix(n);
+    }
+    z.next_out = reinterpret_cast<Bytef*>(buffer);
+    z.avail_out = sizeof buffer;
+    rc = inflate(&z, Z_NO_FLUSH);
+    const uInt out = sizeof buffer - z.avail_out;
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(buffer), out);
+    inflated += out;
+    if (rc == Z_BUF_ERROR && out > 0) rc = Z_OK;  // only the output buffer was full
+  }
+  inflateEnd(&z);
+  if (rc != Z_STREAM_END) {
+    return absl::InvalidArgumentError(
+        inflated > max_inflated
+            ? absl::StrCat(bad, " (it inflates to more than ", max_inflated, " bytes)")
+            : absl::StrCat(bad, " (corrupt deflate data)"));
+  }
+  if (static_cast<uint32_t>(crc) != entry.crc32) {
+    return absl::InvalidArgumentError(absl::StrCat(bad, " (CRC-32 mismatch)"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> WriteZip(const std::vector<ZipRecord>& records) {

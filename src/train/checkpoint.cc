@@ -155,16 +155,16 @@ absl::StatusOr<TrainingState> LoadCheckpoint(const std::string& dir, torch::nn::
   } catch (const YAML::Exception& e) {
     return absl::DataLossError(fmt::format(
         "{}: corrupt checkpoint state ({}); delete {} to start the stage again", state_path,
-        e.what(), from));
+        FirstLineOf(e), from));
   }
   RETURN_IF_ERROR(LoadModuleWeights(model, (fs::path(from) / "model.pt").string()));
+  torch::serialize::InputArchive opt_archive, state_archive;
+  RETURN_IF_ERROR(
+      OpenArchive((fs::path(from) / "optimizer.pt").string(), "checkpoint file", &opt_archive));
+  RETURN_IF_ERROR(
+      OpenArchive((fs::path(from) / "state.pt").string(), "checkpoint file", &state_archive));
   try {
-    torch::serialize::InputArchive opt_archive;
-    opt_archive.load_from((fs::path(from) / "optimizer.pt").string());
     optimizer.load(opt_archive);
-
-    torch::serialize::InputArchive state_archive;
-    state_archive.load_from((fs::path(from) / "state.pt").string());
     const std::string suffix = rank == 0 ? "" : fmt::format(".rank{}", rank);
     torch::Tensor rng;
     state_archive.read("cpu_rng" + suffix, rng);
@@ -184,10 +184,10 @@ absl::StatusOr<TrainingState> LoadCheckpoint(const std::string& dir, torch::nn::
       state_archive.read(fmt::format("lstm_state.{}", i), t);
       lstm_state->push_back(t);
     }
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {  // c10::Error, and std::out_of_range from c10::Dict
     return absl::DataLossError(fmt::format(
         "{}: corrupt or mismatched checkpoint ({}); delete it to start the stage again", from,
-        e.what_without_backtrace()));
+        FirstLineOf(e)));
   }
   return state;
 }

@@ -1,0 +1,8 @@
+// libFuzzer target: a vocab pickle through Unpickle (strict, and keeping unknown classes as names)
+// and ParseVocabPickle.
+// Input format: RunTarget in fuzz_readers.h; how to run: docs/fuzzing.md.
+#include "fuzz/targets/fuzz_target.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return ulmfit_fuzz::FuzzOne("vocab", data, size);
+}
