@@ -3,6 +3,7 @@
 #include <cstring>
 #include <limits>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -117,7 +118,33 @@ class Unpickler {
  public:
   Unpickler(std::string_view in, const UnpickleOptions& options) : in_(in), options_(options) {}
 
+  // Containers are shared through the memo as in Python, so a pickle can put a list or dict
+  // inside itself. Such a cycle would keep itself alive after the unpickler (a leak that
+  // libFuzzer found), and no weights or vocab file holds one: a result with a cycle is an
+  // error, and every container the result does not reach is emptied at the end.
   absl::StatusOr<Unpickled> Run() {
+    absl::StatusOr<Unpickled> result = RunOpcodes();
+    absl::flat_hash_set<const void*> reachable;
+    if (result.ok() && !Acyclic(result->value, &reachable)) {
+      op_pos_ = result->end - 1;
+      result = Error("the pickle puts a container inside itself, which a weights or vocab file "
+                     "does not do");
+      reachable.clear();
+    }
+    for (PickleValue& container : containers_) {
+      if (reachable.contains(Identity(container))) continue;
+      if (container.is(Kind::kDict)) {
+        container.mutable_dict().entries.clear();
+        container.mutable_dict().index.clear();
+      } else {
+        container.mutable_items().clear();
+      }
+    }
+    return result;
+  }
+
+ private:
+  absl::StatusOr<Unpickled> RunOpcodes() {
     while (true) {
       op_pos_ = pos_;
       if (pos_ >= in_.size()) return Error("the data ends before the pickle's STOP");
@@ -132,7 +159,52 @@ class Unpickler {
     return Unpickled{std::move(value), pos_, std::move(storages_)};
   }
 
- private:
+  static bool IsContainer(const PickleValue& v) {
+    return v.is(Kind::kList) || v.is(Kind::kTuple) || v.is(Kind::kDict);
+  }
+  // The node a container shares with its copies.
+  static const void* Identity(const PickleValue& v) {
+    return v.is(Kind::kDict) ? static_cast<const void*>(&v.dict())
+                             : static_cast<const void*>(&v.items());
+  }
+  static size_t ChildCount(const PickleValue& v) {
+    return v.is(Kind::kDict) ? v.dict().entries.size() : v.items().size();
+  }
+  static const PickleValue& Child(const PickleValue& v, size_t i) {
+    return v.is(Kind::kDict) ? v.dict().entries[i].second : v.items()[i];
+  }
+
+  // Whether no container in `root` holds itself (depth first, without recursion); fills
+  // `reachable` with the containers found.
+  static bool Acyclic(const PickleValue& root, absl::flat_hash_set<const void*>* reachable) {
+    struct Frame {
+      const PickleValue* value;
+      size_t next;
+    };
+    std::vector<Frame> path;
+    absl::flat_hash_set<const void*> on_path;
+    auto enter = [&](const PickleValue& v) {  // false: `v` is on the path, a cycle
+      if (!IsContainer(v)) return true;
+      const void* id = Identity(v);
+      if (on_path.contains(id)) return false;
+      if (!reachable->insert(id).second) return true;  // done already (a shared container)
+      on_path.insert(id);
+      path.push_back({&v, 0});
+      return true;
+    };
+    if (!enter(root)) return false;
+    while (!path.empty()) {
+      Frame& frame = path.back();
+      if (frame.next == ChildCount(*frame.value)) {
+        on_path.erase(Identity(*frame.value));
+        path.pop_back();
+        continue;
+      }
+      if (!enter(Child(*frame.value, frame.next++))) return false;
+    }
+    return true;
+  }
+
   absl::Status Error(const std::string& what) const {
     return absl::InvalidArgumentError(
         absl::StrCat(options_.where, ": byte ", options_.base_offset + op_pos_, ": ", what));
@@ -192,6 +264,7 @@ class Unpickler {
     return items;
   }
   void Push(PickleValue v) {
+    if (IsContainer(v) && container_ids_.insert(Identity(v)).second) containers_.push_back(v);
     stack_.push_back(std::move(v));
     ++pushes_;
   }
@@ -217,6 +290,8 @@ class Unpickler {
   absl::flat_hash_map<uint64_t, PickleValue> memo_;
   std::vector<StorageInfo> storages_;
   absl::flat_hash_map<std::string, size_t> storage_index_;
+  std::vector<PickleValue> containers_;  // every list, tuple and dict built, for Run's cleanup
+  absl::flat_hash_set<const void*> container_ids_;
 };
 
 absl::Status Unpickler::Step() {

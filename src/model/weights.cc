@@ -20,8 +20,8 @@ namespace ulmfit {
 namespace fs = std::filesystem;
 namespace {
 
-// A file's bytes through a read-only mapping: the archive checks touch only the directory and
-// the pickles, not the tensor data of a large model.
+// A file's bytes through a read-only mapping: a large model's tensor data is read for its CRC
+// but never copied.
 class MappedFile {
  public:
   ~MappedFile() {
@@ -42,7 +42,8 @@ class MappedFile {
     return ok;
   }
   std::string_view bytes() const {
-    return data_ == nullptr ? std::string_view() : std::string_view(static_cast<const char*>(data_), size_);
+    if (data_ == nullptr) return {};
+    return std::string_view(static_cast<const char*>(data_), size_);
   }
 
  private:

@@ -46,7 +46,8 @@ int Main(const fs::path& dir) {
   for (const char* name : kVocabFixtures) Write(dir, "vocab", n++, ReadBytes(fixtures + name));
   n = 0;
   for (const char* name : kTorchFixtures) Write(dir, "torch_file", n++, ReadBytes(fixtures + name));
-  const fs::path scratch = fs::temp_directory_path() / ("ulmfit_seeds_" + std::to_string(::getpid()));
+  const fs::path scratch =
+      fs::temp_directory_path() / ("ulmfit_seeds_" + std::to_string(::getpid()));
   fs::create_directories(scratch);
   std::unique_ptr<TinyCheckpoint> ck = MakeTinyCheckpoint(scratch);
   if (ck == nullptr) {
