@@ -171,4 +171,27 @@ TEST(LostNothingTest, PredictOnADirectoryIsAnError) {
   ExpectOneCleanLine(predicted.output, dir.string() + ": is a directory; give a text file");
 }
 
+TEST(LostNothingTest, TheLogSaysTheTokenizersRealSizeAndWarnsOfHugeTexts) {
+  const fs::path dir = TempDir("log_lines");
+  WriteTinySetup(dir, "run", /*backwards=*/false);
+  // One training text far past 20 x classifier.max_len (16 in the tiny setup) tokens.
+  {
+    std::ofstream task(dir / "train.tsv", std::ios::app);
+    task << "ANIMAL\t";
+    for (int i = 0; i < 400; ++i) task << "the cat likes the dog . ";
+    task << "\n";
+  }
+  const RunResult result = RunUlmfit(
+      {"--config", (dir / "run.yaml").string(), "--set", "text.vocab_size=5000", "--set",
+       "classifier.phase_epochs=1,1,1,1"},
+      dir / "run.txt");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("fewer than text.vocab_size (5000)"), std::string::npos)
+      << result.output;
+  EXPECT_NE(result.output.find("classify: warning: 1 training text is longer than 320 tokens"),
+            std::string::npos)
+      << result.output;
+  EXPECT_NE(result.output.find("max_len applies to the classifier only"), std::string::npos);
+}
+
 }  // namespace
