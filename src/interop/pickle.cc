@@ -477,6 +477,12 @@ absl::Status Unpickler::StepMemo() {
     if (op_ != MEMOIZE) {
       ASSIGN_OR_RETURN(index, TakeLe(op_ == BINPUT ? 1 : 4));
     }
+    // libtorch's unpickler sized a vector by a damaged index of 829,320,821 and allocated for
+    // 20 s before failing.
+    if (options_.dense_memo && index > pushes_) {
+      return OpError(absl::StrCat(index, " is past the ", pushes_,
+                                  " values built so far; a writer numbers them from 0"));
+    }
     ASSIGN_OR_RETURN(PickleValue * top, Top());
     memo_[index] = *top;  // shares containers, as Python's memo does
     return absl::OkStatus();

@@ -112,6 +112,10 @@ struct UnpickleOptions {
   // Keep objects of unknown classes as kOpaque values instead of failing at their GLOBAL. Still
   // nothing is called; the caller must check that no kOpaque ends up where it reads data.
   bool opaque_globals = false;
+  // Refuse a memo index past the number of values built so far. Writers number memo entries
+  // from 0, one per value; libtorch's own unpickler sizes a vector by the index, so its
+  // archives are checked this way first (model/weights.h OpenArchive).
+  bool dense_memo = false;
 };
 
 struct Unpickled {

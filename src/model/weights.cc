@@ -54,7 +54,8 @@ class MappedFile {
 // Why the archive is damaged, or "": its zip directory, every entry's CRC-32 (the deflated
 // code/ files inflated), the pickles, and that every storage a pickle names is there and large
 // enough. libtorch 1.13 checks none of it before use: it built a tensor over a shorter storage
-// and read past its end, and its TorchScript importer crashed on a damaged code/ file. Unknown
+// and read past its end, its TorchScript importer crashed on a damaged code/ file, and it
+// allocated for seconds for a huge string length or memo index in data.pkl. Unknown
 // classes (__torch__.Module, ...) are kept as names: only structure and lengths are checked.
 // A crafted archive with valid CRCs can still crash libtorch's importer (docs/fuzzing.md).
 std::string ArchiveDamage(std::string_view bytes) {
@@ -72,8 +73,8 @@ std::string ArchiveDamage(std::string_view bytes) {
     }
     absl::StatusOr<std::string_view> data = ZipEntryData(bytes, entry, "zip");
     if (!data.ok()) return std::string(data.status().message());
-    absl::StatusOr<Unpickled> pickle =
-        Unpickle(*data, {Quoted(entry.name), 0, /*opaque_globals=*/true});
+    absl::StatusOr<Unpickled> pickle = Unpickle(
+        *data, {Quoted(entry.name), 0, /*opaque_globals=*/true, /*dense_memo=*/true});
     if (!pickle.ok()) return std::string(pickle.status().message());
     // archive/data.pkl keeps its storages in archive/data/<key>.
     const std::string folder = entry.name.substr(0, entry.name.size() - 4) + "/";

@@ -948,6 +948,25 @@ TEST(FuzzRegressionTest, WeightsWithAHugeStringLengthAreRefusedAtOnce) {
   EXPECT_LT(seconds, 0.5);
 }
 
+// Was: 20-30 s of allocation and then std::bad_alloc: libtorch sized its memo vector by a
+// LONG_BINPUT index of 829,320,821 in data.pkl.
+TEST(FuzzRegressionTest, WeightsWithAHugeMemoIndexAreRefusedAtOnce) {
+  CpuGeneratorGuard generator;
+  WeightsArchive w("regression_memo");
+  ASSERT_NE(w.ck, nullptr);
+  std::string* pkl = w.zip.Find("/data.pkl");
+  ASSERT_NE(pkl, nullptr);
+  // The BINPUT after the key '0.weight' becomes LONG_BINPUT 829320821 (0x316E6E75).
+  const std::string key("0.weight", 8);
+  const size_t at = pkl->find(key);
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ((*pkl)[at + key.size()], 'q');
+  pkl->replace(at + key.size(), 2, std::string("r\x75\x6E\x6E\x31", 5));
+  double seconds = 0;
+  ExpectOneLineError(w.Load(&seconds), w.path(), "LONG_BINPUT 829320821 is past the");
+  EXPECT_LT(seconds, 0.5);
+}
+
 // Was: TorchScript's parse error (not a c10::Error) escaped LoadModuleWeights.
 TEST(FuzzRegressionTest, WeightsWithABrokenCodeFileAreAOneLineError) {
   CpuGeneratorGuard generator;
