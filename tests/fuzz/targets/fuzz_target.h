@@ -20,6 +20,12 @@ inline int FuzzOne(const char* target, const uint8_t* data, size_t size) {
     auto* c = new TargetContext;
     c->scratch = fs::temp_directory_path() / ("ulmfit_fuzzer_" + std::to_string(::getpid()));
     fs::create_directories(c->scratch);
+    // libFuzzer ends with exit() (-max_total_time, -runs): remove the scratch folder then.
+    std::atexit([] {
+      std::error_code ignored;
+      fs::remove_all(fs::temp_directory_path() / ("ulmfit_fuzzer_" + std::to_string(::getpid())),
+                     ignored);
+    });
     return c;
   }();
   const std::string_view input(reinterpret_cast<const char*>(data), size);
