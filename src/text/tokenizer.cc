@@ -71,10 +71,6 @@ void SampleSentences(int64_t limit, uint64_t seed, std::vector<std::string>* sen
   sentences->swap(kept);
 }
 
-absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
-  return WriteFileAtomic(path, std::string(bytes));
-}
-
 // Reads a varint at data[*pos]; false if it runs past the end.
 bool ReadVarint(std::string_view data, size_t* pos, uint64_t* value) {
   *value = 0;
@@ -233,8 +229,8 @@ absl::StatusOr<Tokenizer> Tokenizer::Train(const std::vector<std::string>& proce
   }
   ASSIGN_OR_RETURN(Tokenizer tokenizer, FromSerialized(*std::move(serialized), model_path));
 
-  RETURN_IF_ERROR(WriteFileAtomically(model_path, *tokenizer.serialized_));
-  RETURN_IF_ERROR(WriteFileAtomically(VocabPathFor(model_path),
+  RETURN_IF_ERROR(WriteFileAtomic(model_path, *tokenizer.serialized_));
+  RETURN_IF_ERROR(WriteFileAtomic(VocabPathFor(model_path),
                                       VocabText(*tokenizer.model_, *tokenizer.serialized_)));
   return tokenizer;
 }
@@ -305,7 +301,7 @@ absl::Status Tokenizer::SaveWordVocabulary(const std::string& path) const {
     std::error_code error;
     fs::create_directories(parent, error);
   }
-  return WriteFileAtomically(path, *serialized_);
+  return WriteFileAtomic(path, *serialized_);
 }
 
 void Tokenizer::EncodeTokens(const std::vector<std::string>& tokens,
