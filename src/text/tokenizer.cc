@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -231,7 +230,7 @@ absl::StatusOr<Tokenizer> Tokenizer::Train(const std::vector<std::string>& proce
 
   RETURN_IF_ERROR(WriteFileAtomic(model_path, *tokenizer.serialized_));
   RETURN_IF_ERROR(WriteFileAtomic(VocabPathFor(model_path),
-                                      VocabText(*tokenizer.model_, *tokenizer.serialized_)));
+                                  VocabText(*tokenizer.model_, *tokenizer.serialized_)));
   return tokenizer;
 }
 
