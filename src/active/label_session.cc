@@ -9,6 +9,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -213,6 +214,7 @@ class LabelSession {
   LabelledFile labelled_;
   const std::vector<std::string> labels_;
   const Strategy strategy_;
+  Strategy shown_strategy_ = Strategy::kRandom;  // the one that chose the current queue
   const torch::Device device_;
   std::FILE* out_;
   const fs::path label_dir_;
@@ -261,21 +263,42 @@ absl::Status LabelSession::Refill() {
   }
   if (texts.empty()) return absl::OkStatus();
   const std::string dir = ModelDir();
-  if (dir.empty()) {
+  // Too few labels for a classifier worth asking (or none yet): the cold start chooses, by the
+  // fine-tuned LM's view of the texts where stage 2 has run.
+  const bool cold = dir.empty() || labelled_.count < active_.cold_start_labels;
+  Strategy strategy = strategy_;
+  if (cold && strategy != Strategy::kKMeans) strategy = active_.cold_start;
+  const fs::path lm_run(LanguageModelRun(config_));
+  std::optional<ClassifierEnsemble> model;
+  if (strategy == Strategy::kKMeans && cold) {
+    const absl::StatusOr<FineTunedModel> lm = FindFineTunedModel(config_, lm_run.string());
+    if (lm.ok()) {
+      ASSIGN_OR_RETURN(Classifier encoder,
+                       Classifier::WithEncoderOf(lm->config, lm->tokenizer, lm->weights,
+                                                 LabelSet::FromLabels(labels_), device_));
+      model.emplace(std::vector<Classifier>{std::move(encoder)});
+    }
+  } else if (!dir.empty() && strategy != Strategy::kRandom) {
+    ASSIGN_OR_RETURN(ClassifierEnsemble loaded, ClassifierEnsemble::Load({dir}, device_));
+    model.emplace(std::move(loaded));
+  }
+  if (!model) {
     RefillInRandomOrder(std::move(texts), std::move(ids));
     return absl::OkStatus();
   }
-  ASSIGN_OR_RETURN(const ClassifierEnsemble model, ClassifierEnsemble::Load({dir}, device_));
   // A model trained on other labels (say, before a label was added) still ranks uncertainty,
-  // but its predicted label is not shown.
-  model_knows_labels_ = model.labels().names() == labels_;
+  // but its predicted label is not shown; an LM's untrained head guesses nothing.
+  model_knows_labels_ = !cold && model->labels().names() == labels_;
+  shown_strategy_ = strategy;
   SuggestOptions options;
-  options.strategy = strategy_;
+  options.strategy = strategy;
+  options.mc_passes = active_.mc_passes;
+  options.balanced = labelled_.count < active_.balanced_below;
   options.k = active_.query_size;
   options.candidates_per_query = active_.candidates_per_query;
   options.seed = LabelQueueSeed(config_.run.seed, static_cast<uint64_t>(labelled_.count));
   options.batch_size = config_.classifier.batch_size;
-  SuggestionCollector collector(model, options);
+  SuggestionCollector collector(*model, options);
   collector.Add(texts, ids);
   for (Suggestion& s : collector.Finish()) queue_.push_back(std::move(s));
   return absl::OkStatus();
@@ -325,7 +348,7 @@ void LabelSession::Show(const Suggestion& current) const {
   if (valid_accuracy_ >= 0) status += fmt::format(", validation accuracy {:.3f}", valid_accuracy_);
   std::string hint;
   if (current.score >= 0) {
-    hint = fmt::format("{} score {:.3f}", StrategyName(strategy_), current.score);
+    hint = fmt::format("{} score {:.3f}", StrategyName(shown_strategy_), current.score);
     if (model_knows_labels_) {
       hint += fmt::format(", model says {} ({:.0f}%)", labels_[current.predicted],
                           100 * current.probs[current.predicted]);

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -17,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "active/strategies.h"
+#include "active/pool_learner.h"
 #include "active/suggest.h"
 #include "config/config_loader.h"
 #include "data/labeled_data.h"
@@ -36,17 +39,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// One example per line, tabs and newlines inside the text turned into spaces.
-std::string LabelledTsv(const LabeledData& pool, const std::vector<int64_t>& indices) {
-  std::string out;
-  for (int64_t i : indices) {
-    std::string text = pool.texts[i];
-    std::replace_if(text.begin(), text.end(), [](char c) { return c == '\t' || c == '\n' || c == '\r'; }, ' ');
-    out += pool.labels[i] + "\t" + text + "\n";
-  }
-  return out;
-}
 
 absl::StatusOr<std::vector<int64_t>> ReadIndices(const std::string& path) {
   std::ifstream in(path);
@@ -137,97 +129,50 @@ namespace {
 // One simulation: a strategy from one seed set, round by round.
 struct SimulationRun {
   const Config& config;
-  const LabeledData& pool;
+  PoolLearner& learner;
   Strategy strategy;
   std::string name;    // the strategy's name, in paths and rows
   uint64_t seed;
   fs::path dir;        // <output_dir>/active/<strategy>/seed-<seed>
-  torch::Device device;
 };
 
-// Trains a classifier on the round's labelled set in a fresh `round_dir` (an interrupted round
-// starts over) and measures it on the test set.
-absl::StatusOr<SimulationRow> TrainRound(const SimulationRun& run, int round,
-                                         const std::vector<int64_t>& labelled,
-                                         const fs::path& round_dir, StageResult* interrupted) {
-  const ActiveConfig& active = run.config.active;
-  RemoveTree(round_dir.string());
-  RETURN_IF_ERROR(EnsureWritableDir(round_dir.string(), "run.output_dir"));
-  RETURN_IF_ERROR(WriteFileAtomic((round_dir / "labelled.txt").string(), IndicesText(labelled)));
-  const std::string train_path = (round_dir / "labelled.tsv").string();
-  RETURN_IF_ERROR(WriteFileAtomic(train_path, LabelledTsv(run.pool, labelled)));
-  Config round_config = run.config;
-  round_config.run.output_dir = round_dir.string();
-  round_config.task.train = train_path;
-  // Every label trains and the last epoch is kept, as in bench/sample_efficiency.sh: a
-  // hold-out of 5-25 texts would cost labels and pick the epoch by noise.
-  round_config.task.valid.clear();
-  round_config.task.valid_fraction = 0;
-  round_config.task.format = TaskFormat::kTsv;
-  round_config.task.header = HeaderMode::kNo;
-  round_config.task.label_column = "0";
-  round_config.task.text_columns = {"1"};
-  round_config.task.max_train_examples = 0;
-  round_config.task.max_valid_examples = 0;
-  if (active.max_test_examples > 0) {
-    round_config.task.max_test_examples = active.max_test_examples;
-  }
-  LogInfo(fmt::format("active-learn: {} seed {} round {}/{}: training on {} labels", run.name,
-                      run.seed, round, active.rounds, labelled.size()));
-  const auto train_start = Clock::now();
-  ASSIGN_OR_RETURN(const StageResult trained,
-                   RunClassifyFrom(round_config, false, LanguageModelRun(run.config)));
-  SimulationRow row;
-  if (trained.outcome == StageOutcome::kInterrupted) {
-    *interrupted = trained;
-    return row;
-  }
-  if (!trained.test) {
-    return absl::InternalError(fmt::format("{}: the round's classifier was not tested",
-                                           round_dir.string()));
-  }
-  row.strategy = run.name;
-  row.seed = run.seed;
-  row.round = round;
-  row.labels = static_cast<int64_t>(labelled.size());
-  row.train_seconds = SecondsSince(train_start);
-  row.test_error = trained.test->error_rate;
-  row.test_macro_f1 = trained.test->macro_f1;
-  return row;
+// The uncertainty strategies need a classifier worth asking; below active.cold_start_labels
+// labels they choose by active.cold_start instead. random and kmeans need none.
+Strategy StrategyForRound(const ActiveConfig& active, Strategy strategy, size_t labelled) {
+  const bool needs_classifier = strategy != Strategy::kRandom && strategy != Strategy::kKMeans;
+  const bool cold = labelled == 0 || static_cast<int64_t>(labelled) < active.cold_start_labels;
+  return needs_classifier && cold ? active.cold_start : strategy;
 }
 
 // The strategy picks the next active.query_size texts from the unlabelled rest of the pool
-// with the round's classifier; they join `labelled` (kept sorted).
-absl::Status QueryRound(const SimulationRun& run, int round, const fs::path& round_dir,
-                        std::vector<int64_t>* labelled) {
+// with the round's classifier (null before the first label); they join `labelled` (sorted).
+void QueryRound(const SimulationRun& run, int round, TextClassifier* model,
+                std::vector<int64_t>* labelled) {
   const ActiveConfig& active = run.config.active;
-  ASSIGN_OR_RETURN(const ClassifierEnsemble model,
-                   ClassifierEnsemble::Load({(round_dir / "model").string()}, run.device));
-  SuggestOptions options;
-  options.strategy = run.strategy;
-  options.k = active.query_size;
-  options.candidates_per_query = active.candidates_per_query;
-  options.seed = RoundSeed(run.seed, static_cast<uint64_t>(round));
-  options.batch_size = run.config.classifier.batch_size;
-  SuggestionCollector collector(model, options);
   const std::set<int64_t> taken(labelled->begin(), labelled->end());
-  std::vector<std::string> texts, ids;
-  for (int64_t i = 0; i < run.pool.size(); ++i) {
-    if (taken.count(i) != 0) continue;
-    texts.push_back(run.pool.texts[i]);
-    ids.push_back(std::to_string(i));
+  std::vector<int64_t> candidates;
+  for (int64_t i = 0; i < run.learner.pool_size(); ++i) {
+    if (taken.count(i) == 0) candidates.push_back(i);
   }
-  collector.Add(texts, ids);
-  for (const Suggestion& s : collector.Finish()) {
-    int64_t index = 0;
-    if (absl::SimpleAtoi(s.id, &index)) labelled->push_back(index);
+  const Strategy used = StrategyForRound(active, run.strategy, labelled->size());
+  const uint64_t seed = RoundSeed(run.seed, static_cast<uint64_t>(round));
+  const CandidateViews views = run.learner.Views(used, model, candidates, seed);
+  SelectOptions options;
+  options.k = active.query_size;
+  options.seed = seed;
+  options.candidates_per_query = active.candidates_per_query;
+  options.balanced = static_cast<int64_t>(labelled->size()) < active.balanced_below;
+  for (int64_t position : SelectBatch(used, views, options)) {
+    labelled->push_back(candidates.at(position));
   }
   std::sort(labelled->begin(), labelled->end());
-  return absl::OkStatus();
 }
 
 // Runs (or continues) one simulation; its rows go to `csv_path` as they finish and to `rows`.
-// Returns a kInterrupted result when a signal stopped a round, kCompleted otherwise.
+// A round with labels trains a classifier in memory (the same training seed for every strategy
+// at a given seed and round, so strategies compare pairwise), tests it and queries the next
+// texts; a round without (a cold start) only queries. Returns a kInterrupted result when a
+// signal stopped a round, kCompleted otherwise.
 absl::StatusOr<StageResult> RunSimulation(
     const SimulationRun& run, const std::vector<int64_t>& seed_set,
     const std::map<std::tuple<std::string, uint64_t, int>, SimulationRow>& done,
@@ -240,31 +185,51 @@ absl::StatusOr<StageResult> RunSimulation(
         (run.dir / fmt::format("round-{:02d}", round + 1) / "labelled.txt").string();
     if (fs::exists(round_dir / "labelled.txt")) {
       ASSIGN_OR_RETURN(labelled, ReadIndices((round_dir / "labelled.txt").string()));
+    } else {
+      RETURN_IF_ERROR(EnsureWritableDir(round_dir.string(), "run.output_dir"));
+      RETURN_IF_ERROR(
+          WriteFileAtomic((round_dir / "labelled.txt").string(), IndicesText(labelled)));
     }
     const auto previous = done.find({run.name, run.seed, round});
     if (previous != done.end() && (round == active.rounds || fs::exists(next_indices_path))) {
       rows->push_back(previous->second);
       continue;  // finished before an interruption
     }
-    StageResult interrupted;
-    ASSIGN_OR_RETURN(SimulationRow row, TrainRound(run, round, labelled, round_dir, &interrupted));
-    if (interrupted.outcome == StageOutcome::kInterrupted) return interrupted;
+    std::optional<SimulationRow> row;
+    PoolLearner::Trained trained;
+    if (!labelled.empty()) {
+      LogInfo(fmt::format("active-learn: {} seed {} round {}/{}: training on {} labels",
+                          run.name, run.seed, round, active.rounds, labelled.size()));
+      const auto train_start = Clock::now();
+      const uint64_t train_seed =
+          StreamSeed(RoundSeed(run.seed, static_cast<uint64_t>(round)), SeedStream::kClassify);
+      const fs::path metrics = round_dir / "metrics.jsonl";
+      std::error_code ec;
+      fs::remove(metrics, ec);  // an interrupted round starts over
+      ASSIGN_OR_RETURN(trained, run.learner.Train(labelled, train_seed,
+                                                  (round_dir / "classifier").string(),
+                                                  metrics.string()));
+      if (trained.result.outcome == StageOutcome::kInterrupted) return trained.result;
+      const ClassificationMetrics test = run.learner.Test(trained.model);
+      row = SimulationRow{run.name, run.seed, round, static_cast<int64_t>(labelled.size()),
+                          test.error_rate, test.macro_f1, SecondsSince(train_start), 0};
+      RemoveTree((round_dir / "classifier").string());
+    }
     const auto query_start = Clock::now();
     if (round < active.rounds) {
-      RETURN_IF_ERROR(QueryRound(run, round, round_dir, &labelled));
+      QueryRound(run, round, trained.model ? &trained.model : nullptr, &labelled);
       std::error_code ec;
       fs::create_directories(fs::path(next_indices_path).parent_path(), ec);
       RETURN_IF_ERROR(WriteFileAtomic(next_indices_path, IndicesText(labelled)));
     }
-    row.query_seconds = SecondsSince(query_start);
-    // The round's weights are not needed again; its metrics and labelled set stay.
-    RemoveTree((round_dir / "classifier").string());
-    std::error_code ec;
-    fs::remove(round_dir / "model" / kClassifierWeightsFile, ec);
-    RETURN_IF_ERROR(AppendLine(csv_path, CsvRow(row)));
-    LogInfo(fmt::format("active-learn: {} seed {} round {}: {} labels, test error {:.2f}%",
-                        run.name, run.seed, round, row.labels, 100 * row.test_error));
-    rows->push_back(row);
+    if (!row) continue;
+    row->query_seconds = SecondsSince(query_start);
+    RETURN_IF_ERROR(AppendLine(csv_path, CsvRow(*row)));
+    LogInfo(fmt::format("active-learn: {} seed {} round {}: {} labels, test error {:.2f}% "
+                        "(train {:.1f} s, query {:.1f} s)",
+                        run.name, run.seed, round, row->labels, 100 * row->test_error,
+                        row->train_seconds, row->query_seconds));
+    rows->push_back(*row);
   }
   return StageResult{StageOutcome::kCompleted};
 }
@@ -299,7 +264,6 @@ absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
   }
   const fs::path sim_dir = fs::path(config.run.output_dir) / "active";
   RETURN_IF_ERROR(EnsureWritableDir(sim_dir.string(), "run.output_dir"));
-  ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.run.device));
 
   // The pool: task.train (and task.valid, if given, stays out of it), labels hidden.
   ASSIGN_OR_RETURN(LabeledData pool, ReadLabeledData(config.task.train, config.task));
@@ -310,6 +274,18 @@ absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
         "active.query_size ({})", config.task.train, pool.size(), active.seed_examples,
         active.query_size));
   }
+  ASSIGN_OR_RETURN(LabeledData test, ReadLabeledData(config.task.test, config.task));
+  const int64_t max_test =
+      active.max_test_examples > 0 ? active.max_test_examples : config.task.max_test_examples;
+  if (max_test > 0) SampleExamples(&test, max_test, config.run.seed);
+  // Every label of the pool, known from the start (a user names them before labelling), so a
+  // round whose labels miss a class still has a head for it.
+  ASSIGN_OR_RETURN(const LabelSet labels, LabelSet::FromTrainingData(pool));
+  const auto load_start = Clock::now();
+  ASSIGN_OR_RETURN(std::unique_ptr<PoolLearner> learner,
+                   PoolLearner::Load(config, LanguageModelRun(config), pool, test, labels));
+  LogInfo(fmt::format("active-learn: the fine-tuned LM and {} + {} texts' token ids loaded in "
+                      "{:.1f} s", pool.size(), test.size(), SecondsSince(load_start)));
   const std::vector<uint64_t>& seeds = active.seeds;
   const std::vector<Strategy>& strategies = active.strategies;
   // As the config wrote them before they were lists: "random,entropy", "1,2".
@@ -328,6 +304,10 @@ absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
           .Add("pool", pool.size()).Add("seed_examples", active.seed_examples)
           .Add("query_size", active.query_size).Add("rounds", active.rounds)
           .Add("strategies", strategies_text).Add("seeds", seeds_text)
+          .Add("cold_start", EnumName(active.cold_start))
+          .Add("cold_start_labels", active.cold_start_labels)
+          .Add("balanced_below", active.balanced_below).Add("mc_passes", active.mc_passes)
+          .Add("phase_epochs", absl::StrJoin(config.classifier.phase_epochs, ","))
           .str() + "\n"));
   LogInfo(fmt::format("active-learn: pool of {} texts, {} seed labels, {} rounds of {}, "
                       "strategies {}, seeds {}; results in {}",
@@ -336,11 +316,13 @@ absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config) {
 
   std::vector<SimulationRow> rows;
   for (uint64_t seed : seeds) {
-    const std::vector<int64_t> seed_set = SeedSet(pool.labels, active.seed_examples, seed);
+    const std::vector<int64_t> seed_set = active.seed_examples > 0
+                                              ? SeedSet(pool.labels, active.seed_examples, seed)
+                                              : std::vector<int64_t>{};
     for (Strategy strategy : strategies) {
       const std::string name(StrategyName(strategy));
-      const SimulationRun run{config, pool, strategy, name, seed,
-                              sim_dir / name / fmt::format("seed-{}", seed), device};
+      const SimulationRun run{config, *learner, strategy, name, seed,
+                              sim_dir / name / fmt::format("seed-{}", seed)};
       ASSIGN_OR_RETURN(const StageResult result,
                        RunSimulation(run, seed_set, done, csv_path, &rows));
       if (result.outcome == StageOutcome::kInterrupted) return result;
@@ -398,7 +380,94 @@ std::string SimulationMarkdown(const std::vector<SimulationRow>& rows) {
     }
     out += "\n";
   }
-  return out + "\nTest error: mean over seeds (min-max, number of seeds).\n";
+  return out + "\nTest error: mean over seeds (min-max, number of seeds).\n\n" +
+         SimulationSummary(rows);
+}
+
+std::string SimulationSummary(const std::vector<SimulationRow>& rows) {
+  // (strategy, seed) -> labels -> error; strategies in first-seen order.
+  std::vector<std::string> strategies;
+  std::map<std::string, std::map<uint64_t, std::map<int64_t, double>>> curves;
+  for (const SimulationRow& r : rows) {
+    if (curves.count(r.strategy) == 0) strategies.push_back(r.strategy);
+    curves[r.strategy][r.seed][r.labels] = r.test_error;
+  }
+  const auto area = [](const std::map<int64_t, double>& curve) {
+    double sum = 0;
+    for (const auto& [labels, error] : curve) sum += error;
+    return curve.empty() ? 0.0 : sum / static_cast<double>(curve.size());
+  };
+  const auto mean_at = [&](const std::string& strategy, int64_t labels, int* n) {
+    double sum = 0;
+    *n = 0;
+    for (const auto& [seed, curve] : curves[strategy]) {
+      const auto it = curve.find(labels);
+      if (it == curve.end()) continue;
+      sum += it->second;
+      ++*n;
+    }
+    return *n > 0 ? sum / *n : 0.0;
+  };
+  const bool has_random = curves.count("random") != 0;
+  int64_t final_labels = 0;
+  double random_final = 0;
+  if (has_random) {
+    for (const auto& [seed, curve] : curves["random"]) {
+      if (!curve.empty()) final_labels = std::max(final_labels, curve.rbegin()->first);
+    }
+    int n = 0;
+    random_final = mean_at("random", final_labels, &n);
+  }
+  std::string out =
+      "| strategy | area under the curve (mean error over rounds) | vs random, same seed | "
+      "seeds better than random | labels to reach random's final error |\n"
+      "|---|---|---|---|---|\n";
+  for (const std::string& strategy : strategies) {
+    std::vector<double> areas, diffs;
+    for (const auto& [seed, curve] : curves[strategy]) {
+      areas.push_back(area(curve));
+      if (has_random && curves["random"].count(seed)) {
+        diffs.push_back(area(curve) - area(curves["random"][seed]));
+      }
+    }
+    const auto mean_sd = [](const std::vector<double>& v) {
+      double mean = 0, var = 0;
+      for (double x : v) mean += x / static_cast<double>(v.size());
+      for (double x : v) var += (x - mean) * (x - mean);
+      return std::pair<double, double>{
+          mean, v.size() > 1 ? std::sqrt(var / static_cast<double>(v.size() - 1)) : 0.0};
+    };
+    const auto [area_mean, area_sd] = mean_sd(areas);
+    std::string versus = "", better = "", reach = "";
+    if (has_random && !diffs.empty()) {
+      const auto [diff_mean, diff_sd] = mean_sd(diffs);
+      versus = fmt::format("{:+.2f} ± {:.2f} points", 100 * diff_mean, 100 * diff_sd);
+      int wins = 0;
+      for (double d : diffs) wins += d < 0 ? 1 : 0;
+      better = fmt::format("{} of {}", wins, diffs.size());
+      std::set<int64_t> counts;
+      for (const auto& [seed, curve] : curves[strategy]) {
+        for (const auto& [labels, error] : curve) counts.insert(labels);
+      }
+      reach = "not reached";
+      for (int64_t labels : counts) {
+        int n = 0;
+        if (mean_at(strategy, labels, &n) <= random_final + 1e-12) {
+          reach = fmt::format("{} ({:.0f}% of {})", labels,
+                              100.0 * static_cast<double>(labels) / final_labels, final_labels);
+          break;
+        }
+      }
+    }
+    out += fmt::format("| {} | {:.2f}% ± {:.2f} ({} seeds) | {} | {} | {} |\n", strategy,
+                       100 * area_mean, 100 * area_sd, areas.size(), versus, better, reach);
+  }
+  return out + fmt::format(
+                   "\nArea: each seed's mean test error over its rounds, then mean ± standard "
+                   "deviation over seeds. vs random: the same seed's difference (negative = "
+                   "fewer errors than random), mean ± standard deviation. Random's final error: "
+                   "{:.2f}% at {} labels (mean over seeds).\n",
+                   100 * random_final, final_labels);
 }
 
 std::string SimulationChart(const std::vector<SimulationRow>& rows, const std::string& title) {

@@ -37,6 +37,10 @@ absl::StatusOr<StageResult> RunActiveLearningSimulation(const Config& config);
 // Mean, min and max test error per strategy and number of labels, as a Markdown table and an
 // SVG chart (error against labels, one line per strategy).
 std::string SimulationMarkdown(const std::vector<SimulationRow>& rows);
+// Per strategy: the area under its learning curve (mean error over rounds) with its spread over
+// seeds, the difference from random's at the same seed, how many seeds beat random, and the
+// labels it needs to reach random's final mean error.
+std::string SimulationSummary(const std::vector<SimulationRow>& rows);
 std::string SimulationChart(const std::vector<SimulationRow>& rows, const std::string& title);
 
 }  // namespace ulmfit

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <random>
 #include <string>
 
@@ -73,7 +74,11 @@ double UncertaintyScore(Strategy s, const std::vector<float>& probs, uint64_t se
       return UnitUniform(SplitMix64(SplitMix64(seed) ^ static_cast<uint64_t>(example_index)));
     case Strategy::kEntropy:
     case Strategy::kDiverse:
+    case Strategy::kBald:
+    case Strategy::kBadge:
       return Entropy(probs);
+    case Strategy::kKMeans:
+      return 0;
     case Strategy::kLeastConfidence: {
       if (probs.empty()) return 0;
       double top = 0;
@@ -254,6 +259,297 @@ std::vector<int64_t> SelectDiverse(const std::vector<std::vector<float>>& featur
     return Better(pool_scores[a], a, pool_scores[b], b);
   });
   return picked;
+}
+
+namespace {
+
+// Flat, zero-padded, NaN-free copies in double, so the distance loops stay simple.
+struct FlatPoints {
+  size_t n = 0, dim = 0;
+  std::vector<double> x;
+  const double* operator[](size_t i) const { return x.data() + i * dim; }
+};
+
+FlatPoints Flatten(const std::vector<std::vector<float>>& points, bool normalise) {
+  FlatPoints flat;
+  flat.n = points.size();
+  for (const auto& p : points) flat.dim = std::max(flat.dim, p.size());
+  flat.x.assign(flat.n * flat.dim, 0.0);
+  for (size_t i = 0; i < flat.n; ++i) {
+    double norm = 0;
+    for (size_t d = 0; d < points[i].size(); ++d) {
+      const float v = points[i][d];
+      const double clean = std::isfinite(v) ? v : 0.0;
+      flat.x[i * flat.dim + d] = clean;
+      norm += clean * clean;
+    }
+    if (normalise && norm > 0) {
+      const double inv = 1 / std::sqrt(norm);
+      for (size_t d = 0; d < flat.dim; ++d) flat.x[i * flat.dim + d] *= inv;
+    }
+  }
+  return flat;
+}
+
+}  // namespace
+
+double BaldScore(const std::vector<std::vector<float>>& passes) {
+  if (passes.empty()) return 0;
+  size_t classes = 0;
+  for (const auto& p : passes) classes = std::max(classes, p.size());
+  std::vector<double> mean(classes, 0.0);
+  double mean_entropy = 0;
+  for (const auto& p : passes) {
+    for (size_t c = 0; c < p.size(); ++c) mean[c] += CleanProb(p[c]);
+    mean_entropy += Entropy(p);
+  }
+  const double t = static_cast<double>(passes.size());
+  mean_entropy /= t;
+  double entropy_of_mean = 0;
+  for (double& m : mean) {
+    m /= t;
+    if (m > 0) entropy_of_mean -= m * std::log(m);
+  }
+  // Jensen makes this >= 0; rounding may leave a tiny negative.
+  return std::max(0.0, entropy_of_mean - mean_entropy);
+}
+
+std::vector<float> GradientEmbedding(const std::vector<float>& probs,
+                                     const std::vector<float>& hidden) {
+  size_t top = 0;
+  for (size_t c = 1; c < probs.size(); ++c) {
+    if (CleanProb(probs[c]) > CleanProb(probs[top])) top = c;
+  }
+  std::vector<float> out(probs.size() * hidden.size());
+  for (size_t c = 0; c < probs.size(); ++c) {
+    const double g = CleanProb(probs[c]) - (c == top ? 1.0 : 0.0);
+    for (size_t h = 0; h < hidden.size(); ++h) {
+      const float v = std::isfinite(hidden[h]) ? hidden[h] : 0.0f;
+      out[c * hidden.size() + h] = static_cast<float>(g * v);
+    }
+  }
+  return out;
+}
+
+std::vector<int64_t> KMeansPlusPlusSelect(const std::vector<std::vector<float>>& points,
+                                          int64_t k, uint64_t seed) {
+  const FlatPoints flat = Flatten(points, /*normalise=*/false);
+  const size_t n = flat.n;
+  if (k <= 0 || n == 0) return {};
+  k = std::min<int64_t>(k, static_cast<int64_t>(n));
+  std::vector<double> nearest(n, std::numeric_limits<double>::infinity());
+  std::vector<char> taken(n, 0);
+  std::vector<int64_t> picked;
+  // The largest gradient first (ties: the lower position), as BADGE does.
+  size_t first = 0;
+  double best_norm = -1;
+  for (size_t i = 0; i < n; ++i) {
+    double norm = 0;
+    for (size_t d = 0; d < flat.dim; ++d) norm += flat[i][d] * flat[i][d];
+    if (norm > best_norm) {
+      best_norm = norm;
+      first = i;
+    }
+  }
+  std::mt19937_64 rng(seed);
+  size_t pick = first;
+  while (true) {
+    taken[pick] = 1;
+    picked.push_back(static_cast<int64_t>(pick));
+    if (static_cast<int64_t>(picked.size()) >= k) break;
+    double total = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (taken[i]) continue;
+      nearest[i] = std::min(nearest[i], SquaredDistance(flat[i], flat[pick], flat.dim));
+      total += nearest[i];
+    }
+    size_t next = n;
+    if (total > 0) {
+      double target = UnitUniform(rng()) * total;
+      for (size_t i = 0; i < n; ++i) {
+        if (taken[i] || nearest[i] <= 0) continue;
+        next = i;  // if rounding never takes target below 0, the last eligible point wins
+        target -= nearest[i];
+        if (target < 0) break;
+      }
+    }
+    if (next == n) {  // every point left coincides with a pick: the first untaken one
+      for (size_t i = 0; i < n && next == n; ++i) {
+        if (!taken[i]) next = i;
+      }
+    }
+    pick = next;
+  }
+  return picked;
+}
+
+std::vector<int64_t> SelectNearestToCentres(const std::vector<std::vector<float>>& features,
+                                            int64_t k, uint64_t seed) {
+  const size_t n = features.size();
+  if (k <= 0 || n == 0) return {};
+  std::vector<int64_t> picked;
+  if (static_cast<size_t>(k) >= n) {
+    for (size_t i = 0; i < n; ++i) picked.push_back(static_cast<int64_t>(i));
+    return picked;
+  }
+  const FlatPoints flat = Flatten(features, /*normalise=*/true);
+  std::vector<std::vector<float>> unit(n, std::vector<float>(flat.dim));
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t d = 0; d < flat.dim; ++d) unit[i][d] = static_cast<float>(flat[i][d]);
+  }
+  const std::vector<int> cluster = KMeans(unit, static_cast<int>(k), seed);
+  std::vector<double> centres(k * flat.dim, 0.0);
+  std::vector<int64_t> counts(k, 0);
+  for (size_t i = 0; i < n; ++i) {
+    ++counts[cluster[i]];
+    for (size_t d = 0; d < flat.dim; ++d) centres[cluster[i] * flat.dim + d] += flat[i][d];
+  }
+  std::vector<int64_t> best(k, -1);
+  std::vector<double> best_distance(k, std::numeric_limits<double>::infinity());
+  for (size_t i = 0; i < n; ++i) {
+    const int c = cluster[i];
+    std::vector<double> centre(centres.begin() + c * flat.dim,
+                               centres.begin() + (c + 1) * flat.dim);
+    for (double& v : centre) v /= static_cast<double>(counts[c]);
+    const double d = SquaredDistance(flat[i], centre.data(), flat.dim);
+    if (d < best_distance[c]) {  // ties: the lower position
+      best_distance[c] = d;
+      best[c] = static_cast<int64_t>(i);
+    }
+  }
+  std::vector<char> taken(n, 0);
+  for (int64_t b : best) {
+    if (b >= 0) {
+      taken[b] = 1;
+      picked.push_back(b);
+    }
+  }
+  // Empty clusters: the points farthest from everything chosen so far.
+  while (static_cast<int64_t>(picked.size()) < k) {
+    size_t far = n;
+    double far_distance = -1;
+    for (size_t i = 0; i < n; ++i) {
+      if (taken[i]) continue;
+      double d = std::numeric_limits<double>::infinity();
+      for (int64_t p : picked) d = std::min(d, SquaredDistance(flat[i], flat[p], flat.dim));
+      if (d > far_distance) {
+        far_distance = d;
+        far = i;
+      }
+    }
+    taken[far] = 1;
+    picked.push_back(static_cast<int64_t>(far));
+  }
+  std::sort(picked.begin(), picked.end());
+  return picked;
+}
+
+std::vector<int64_t> SelectBalanced(const std::vector<double>& scores,
+                                    const std::vector<int64_t>& predicted, int64_t k) {
+  const size_t n = std::min(scores.size(), predicted.size());
+  const std::vector<double> pool_scores(scores.begin(), scores.begin() + n);
+  const std::vector<int64_t> ranked = TopK(pool_scores, static_cast<int64_t>(n));
+  // Each class's candidates best first; classes in the order their best candidate ranks.
+  std::vector<int64_t> class_order;
+  std::map<int64_t, std::vector<int64_t>> by_class;
+  for (int64_t i : ranked) {
+    auto& list = by_class[predicted[i]];
+    if (list.empty()) class_order.push_back(predicted[i]);
+    list.push_back(i);
+  }
+  std::vector<int64_t> picked;
+  k = std::clamp<int64_t>(k, 0, static_cast<int64_t>(n));
+  for (size_t turn = 0; static_cast<int64_t>(picked.size()) < k; ++turn) {
+    for (int64_t c : class_order) {
+      const auto& list = by_class[c];
+      if (turn < list.size() && static_cast<int64_t>(picked.size()) < k) {
+        picked.push_back(list[turn]);
+      }
+    }
+  }
+  return picked;
+}
+
+ViewsNeeded NeedsViews(Strategy s) {
+  ViewsNeeded needed;
+  switch (s) {
+    case Strategy::kRandom:
+      break;
+    case Strategy::kKMeans:
+      needed.features = true;
+      break;
+    case Strategy::kDiverse:
+      needed.probs = needed.features = true;
+      break;
+    case Strategy::kBadge:
+      needed.probs = needed.last_hidden = true;
+      break;
+    case Strategy::kBald:
+      needed.probs = needed.mc_passes = true;
+      break;
+    case Strategy::kLeastConfidence:
+    case Strategy::kMargin:
+    case Strategy::kEntropy:
+      needed.probs = true;
+      break;
+  }
+  return needed;
+}
+
+std::vector<int64_t> SelectBatch(Strategy strategy, const CandidateViews& views,
+                                 const SelectOptions& options) {
+  const size_t n = views.ids.size();
+  const int64_t k = std::clamp<int64_t>(options.k, 0, static_cast<int64_t>(n));
+  if (k == 0) return {};
+  switch (strategy) {
+    case Strategy::kKMeans:
+      return SelectNearestToCentres(views.features, k, options.seed);
+    case Strategy::kBadge: {
+      std::vector<std::vector<float>> gradients(n);
+      for (size_t i = 0; i < n; ++i) {
+        gradients[i] = GradientEmbedding(views.probs.at(i), views.last_hidden.at(i));
+      }
+      return KMeansPlusPlusSelect(gradients, k, options.seed);
+    }
+    case Strategy::kDiverse: {
+      std::vector<double> scores(n);
+      for (size_t i = 0; i < n; ++i) scores[i] = Entropy(views.probs.at(i));
+      const std::vector<int64_t> top =
+          TopK(scores, k * std::max(1, options.candidates_per_query));
+      std::vector<std::vector<float>> features;
+      std::vector<double> top_scores;
+      for (int64_t i : top) {
+        features.push_back(views.features.at(i));
+        top_scores.push_back(scores[i]);
+      }
+      std::vector<int64_t> picked;
+      for (int64_t p : SelectDiverse(features, top_scores, k, options.seed)) {
+        picked.push_back(top[p]);
+      }
+      return picked;
+    }
+    default:
+      break;
+  }
+  std::vector<double> scores(n);
+  std::vector<int64_t> predicted(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    if (strategy == Strategy::kBald) {
+      scores[i] = BaldScore(views.mc_probs.at(i));
+    } else {
+      static const std::vector<float> kNone;
+      scores[i] = UncertaintyScore(strategy, strategy == Strategy::kRandom ? kNone : views.probs.at(i),
+                                   options.seed, views.ids[i]);
+    }
+    if (i < views.probs.size()) {
+      const auto& p = views.probs[i];
+      predicted[i] = std::max_element(p.begin(), p.end()) - p.begin();
+    }
+  }
+  if (options.balanced && strategy != Strategy::kRandom) {
+    return SelectBalanced(scores, predicted, k);
+  }
+  return TopK(scores, k);
 }
 
 }  // namespace ulmfit

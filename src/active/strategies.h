@@ -29,6 +29,9 @@ std::string_view StrategyName(Strategy s);
 //   random:           uniform in [0, 1), a function of (seed, example_index) only, so a fixed
 //                     seed gives the same scores whatever the batch order or batch size
 //   diverse:          the entropy; the diversity comes from SelectDiverse
+//   bald, badge:      the entropy, as a fallback order (their selections need more than one
+//                     probability vector: BaldScore, GradientEmbedding + KMeansPlusPlusSelect)
+//   kmeans:           0 (it does not rank by uncertainty; SelectNearestToCentres)
 // `seed` and `example_index` matter only for kRandom.
 double UncertaintyScore(Strategy s, const std::vector<float>& probs, uint64_t seed,
                         int64_t example_index);
@@ -72,5 +75,68 @@ std::vector<int64_t> SelectDiverse(const std::vector<std::vector<float>>& featur
 // returns an empty vector. Shorter points are zero-padded and NaN counts as 0.
 std::vector<int> KMeans(const std::vector<std::vector<float>>& points, int k, uint64_t seed,
                         int max_iterations = 50);
+
+// BALD (Houlsby et al. 2011; Gal, Islam & Ghahramani, ICML 2017): the mutual information between
+// the prediction and the model's weights, estimated from T stochastic (MC dropout) passes:
+// H(mean_t p_t) - mean_t H(p_t). High when the passes disagree with each other, not merely when
+// each is unsure. Empty `passes` scores 0; NaN entries count as 0.
+double BaldScore(const std::vector<std::vector<float>>& passes);
+
+// BADGE (Ash et al., ICLR 2020): the gradient of the cross-entropy at the model's own predicted
+// label with respect to the last linear layer's weights, (p - onehot(argmax p)) x h, flattened
+// class-major (C * H values). Its norm is the model's uncertainty, its direction what the
+// example would teach.
+std::vector<float> GradientEmbedding(const std::vector<float>& probs,
+                                     const std::vector<float>& hidden);
+
+// BADGE's selection: k-means++ seeding used as a sampler. The first pick is the point of largest
+// norm, each next one drawn with probability proportional to its squared distance from the
+// nearest pick so far, so the batch is both uncertain (large gradients) and diverse. Returns k
+// distinct positions (all of them when k >= size) in pick order; deterministic for a seed.
+std::vector<int64_t> KMeansPlusPlusSelect(const std::vector<std::vector<float>>& points,
+                                          int64_t k, uint64_t seed);
+
+// Cold start without any label (Yu et al., ACL 2023 section 3; Chang et al. 2021): k-means with k
+// clusters over the L2-normalised features, then from each cluster the point nearest its centre
+// (the most typical text of each region of the pool). Empty clusters are filled with the points
+// farthest from every centre chosen so far. Returns k distinct positions (all when k >= size),
+// ascending; deterministic for a seed.
+std::vector<int64_t> SelectNearestToCentres(const std::vector<std::vector<float>>& features,
+                                            int64_t k, uint64_t seed);
+
+// Class balance while few labels exist: the best-scored candidate predicted as each class in
+// turn (classes in order of their best candidate), then round after round, so a model that
+// still predicts one class for most of the pool cannot spend a whole batch on it. Returns k
+// positions (all when k >= size) in pick order.
+std::vector<int64_t> SelectBalanced(const std::vector<double>& scores,
+                                    const std::vector<int64_t>& predicted, int64_t k);
+
+// What a model says about each candidate text; a strategy reads the views it needs
+// (NeedsViews) and the others may stay empty.
+struct CandidateViews {
+  std::vector<int64_t> ids;                     // pool positions: random's scores, tie-breaks
+  std::vector<std::vector<float>> probs;        // class probabilities
+  std::vector<std::vector<float>> features;     // diverse: the classifier's pooled features;
+                                                // kmeans: the fine-tuned LM's (no head needed)
+  std::vector<std::vector<float>> last_hidden;  // badge: the head's last layer input
+  std::vector<std::vector<std::vector<float>>> mc_probs;  // bald: T dropout passes each
+};
+
+struct ViewsNeeded {
+  bool probs = false, features = false, last_hidden = false, mc_passes = false;
+};
+ViewsNeeded NeedsViews(Strategy s);
+
+struct SelectOptions {
+  int64_t k = 20;
+  uint64_t seed = 0;
+  int candidates_per_query = 10;  // diverse: cluster the k * N most uncertain
+  bool balanced = false;          // score-ranked strategies: SelectBalanced by predicted class
+};
+
+// Positions (into the views) of the k candidates `strategy` picks: best first for the
+// score-ranked strategies, pick order for badge, ascending for kmeans.
+std::vector<int64_t> SelectBatch(Strategy strategy, const CandidateViews& views,
+                                 const SelectOptions& options);
 
 }  // namespace ulmfit

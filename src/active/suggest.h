@@ -17,9 +17,15 @@ struct SuggestOptions {
   Strategy strategy = Strategy::kDiverse;
   int64_t k = 20;                    // texts to suggest
   int candidates_per_query = 10;     // diverse: cluster the k * N most uncertain texts
-  uint64_t seed = 0;                 // random scores and k-means seeding
+  uint64_t seed = 0;                 // random scores, k-means and BADGE seeding, MC masks
   int batch_size = 64;
+  int mc_passes = 10;                // bald: dropout passes per text
+  bool balanced = false;             // score-ranked strategies: one predicted class at a time
 };
+
+// badge and kmeans choose among every text of the pool up to this many; a larger pool keeps
+// this many (badge: the largest gradients; kmeans: a uniform sample), so memory stays flat.
+inline constexpr int64_t kMaxDiversityCandidates = 20000;
 
 struct Suggestion {
   int64_t index = 0;          // position in the pool, 0-based
@@ -46,9 +52,10 @@ class SuggestionCollector {
   SuggestOptions options_;
   TopKeeper keeper_;
   int64_t seen_ = 0;
-  // The kept candidates' details (and pooled features, for diverse), by pool index.
+  // The kept candidates' details, and the views their strategy selects by, by pool index.
   std::unordered_map<int64_t, Suggestion> kept_;
   std::unordered_map<int64_t, std::vector<float>> features_;
+  std::unordered_map<int64_t, std::vector<float>> last_hidden_;
 };
 
 }  // namespace ulmfit

@@ -37,8 +37,10 @@ docs/active_learning.md.
        StringFlag("--pool", "FILE", "the unlabelled texts, one per line", &f->pool).Required(),
        IntFlag("--k", "N", "how many texts to suggest", &f->options.k, 1).Required(),
        StringFlag("--strategy", "S",
-                  "least_confidence, margin, entropy, random, or diverse: the most uncertain "
-                  "text of each cluster of similar texts",
+                  "least_confidence, margin, entropy, random, diverse (the most uncertain "
+                  "text of each cluster of similar texts), bald (MC dropout disagreement), "
+                  "badge (large, diverse gradients) or kmeans (the most typical text of each "
+                  "cluster; no classifier needed)",
                   &f->strategy),
        StringFlag("--format", "", "output format", &f->format).Choices({"csv", "jsonl"}),
        StringFlag("--output", "FILE", "write the suggestions to this file, atomically",
@@ -53,6 +55,8 @@ docs/active_learning.md.
        IntFlag("--seed", "N", "fixes random scores and the clustering", &f->options.seed, 0),
        IntFlag("--candidates", "N", "diverse: cluster the k * N most uncertain texts",
                &f->options.candidates_per_query, 1),
+       IntFlag("--mc-passes", "N", "bald: stochastic dropout passes per text",
+               &f->options.mc_passes, 1),
        DeviceFlag(&f->device), BatchSizeFlag(&f->options.batch_size)}};
 }
 

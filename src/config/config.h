@@ -225,7 +225,16 @@ struct ActiveConfig {
                                      // empty = the labels already in task.train
   int candidates_per_query = 10;     // diverse: cluster the query_size * N most uncertain texts
   // Simulation (ulmfit active-learn): task.train is the pool, its labels hidden until queried.
-  int seed_examples = 50;            // labelled at random before the first round
+  int seed_examples = 50;            // labelled at random before the first round; 0 = a
+                                     // cold start (round 0 chosen by the strategy)
+  // While fewer than cold_start_labels texts are labelled, the uncertainty strategies (which
+  // need a classifier worth asking) choose by cold_start instead: kmeans (the most typical text
+  // of each k-means cluster of the fine-tuned LM's features) or random.
+  Strategy cold_start = Strategy::kKMeans;
+  int cold_start_labels = 1;
+  int balanced_below = 0;            // below this many labels, score-ranked picks are
+                                     // class-balanced by predicted label (SelectBalanced)
+  int mc_passes = 10;                // bald: stochastic dropout passes per text
   int rounds = 10;                   // query rounds after the seed set
   std::vector<Strategy> strategies = {Strategy::kRandom, Strategy::kLeastConfidence,
                                       Strategy::kMargin, Strategy::kEntropy, Strategy::kDiverse};

@@ -48,7 +48,7 @@ enum class DistributedBackend { kAuto, kGloo, kNccl };
 
 // `active.strategy` and `active.strategies`: how useful labelling an example would be
 // (active/strategies.h scores them).
-enum class Strategy { kLeastConfidence, kMargin, kEntropy, kRandom, kDiverse };
+enum class Strategy { kLeastConfidence, kMargin, kEntropy, kRandom, kDiverse, kBald, kBadge, kKMeans };
 
 template <typename E>
 struct EnumEntry {
@@ -129,7 +129,10 @@ struct EnumTable<Strategy> {
       {Strategy::kMargin, "margin"},
       {Strategy::kEntropy, "entropy"},
       {Strategy::kRandom, "random"},
-      {Strategy::kDiverse, "diverse"}};
+      {Strategy::kDiverse, "diverse"},
+      {Strategy::kBald, "bald"},
+      {Strategy::kBadge, "badge"},
+      {Strategy::kKMeans, "kmeans"}};
 };
 
 // True for the enums above (those with a name table).

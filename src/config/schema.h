@@ -188,6 +188,10 @@ void VisitFields(ActiveConfig& c, V& v) {
   v("labels", c.labels);
   v("candidates_per_query", c.candidates_per_query);
   v("seed_examples", c.seed_examples);
+  v("cold_start", c.cold_start);
+  v("cold_start_labels", c.cold_start_labels);
+  v("balanced_below", c.balanced_below);
+  v("mc_passes", c.mc_passes);
   v("rounds", c.rounds);
   v("strategies", c.strategies);
   v("seeds", c.seeds);

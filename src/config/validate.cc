@@ -346,7 +346,20 @@ void CheckActive(const ActiveConfig& active, Checker* check) {
   check->AtLeast("active.retrain_every", active.retrain_every, 1);
   check->NoBlankItems("active.labels", active.labels);
   check->AtLeast("active.candidates_per_query", active.candidates_per_query, 1);
-  check->AtLeast("active.seed_examples", active.seed_examples, 2);
+  check->AtLeast("active.seed_examples", active.seed_examples, 0);
+  if (active.seed_examples == 1) {
+    check->Fail("active.seed_examples",
+                "active.seed_examples must be 0 (a cold start chosen by the strategy) or at "
+                "least 2 (a classifier needs two classes), got 1");
+  }
+  if (active.cold_start != Strategy::kKMeans && active.cold_start != Strategy::kRandom) {
+    check->Fail("active.cold_start",
+                absl::StrCat("active.cold_start must be kmeans or random (the strategies that "
+                             "need no classifier), got ", EnumName(active.cold_start)));
+  }
+  check->AtLeast("active.cold_start_labels", active.cold_start_labels, 0);
+  check->AtLeast("active.balanced_below", active.balanced_below, 0);
+  check->AtLeast("active.mc_passes", active.mc_passes, 1);
   check->AtLeast("active.rounds", active.rounds, 1);
   check->NotEmpty("active.strategies", active.strategies, "strategy");
   check->NotEmpty("active.seeds", active.seeds, "seed");

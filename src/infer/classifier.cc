@@ -33,8 +33,12 @@ ClassifierEvaluation EvaluateClassifier(TextClassifier& model, ClasBatcher& batc
     const ClasBatch batch = batcher.Batch(b);
     const ClassifierOutput output = model->forward(batch.tokens.to(device));
     const auto logits = output.logits.to(torch::kFloat).cpu();
-    torch::Tensor features;
-    if (with_features) features = output.features.to(torch::kFloat).cpu().contiguous();
+    torch::Tensor features, last_hidden;
+    if (with_features) {
+      features = output.features.to(torch::kFloat).cpu().contiguous();
+      last_hidden =
+          model->head()->LastLayerInput(output.features).to(torch::kFloat).cpu().contiguous();
+    }
     const auto probs = torch::softmax(logits, 1).contiguous();
     const auto pred = logits.argmax(1);
     labeled = labeled && batch.labels.defined() && batch.labels.numel() == logits.size(0);
@@ -50,11 +54,16 @@ ClassifierEvaluation EvaluateClassifier(TextClassifier& model, ClasBatcher& batc
         eval.probs.resize(index + 1);
         eval.predicted.resize(index + 1);
         truth.resize(index + 1);
-        if (with_features) eval.features.resize(index + 1);
+        if (with_features) {
+          eval.features.resize(index + 1);
+          eval.last_hidden.resize(index + 1);
+        }
       }
       if (with_features) {
         const float* f = features[r].data_ptr<float>();
         eval.features[index].assign(f, f + features.size(1));
+        const float* h = last_hidden[r].data_ptr<float>();
+        eval.last_hidden[index].assign(h, h + last_hidden.size(1));
       }
       const float* p = probs[r].data_ptr<float>();
       eval.probs[index].assign(p, p + num_classes);
@@ -69,6 +78,40 @@ ClassifierEvaluation EvaluateClassifier(TextClassifier& model, ClasBatcher& batc
   }
   if (was_training) model->train();
   return eval;
+}
+
+std::vector<std::vector<std::vector<float>>> McDropoutProbabilities(TextClassifier& model,
+                                                                    ClasBatcher& batcher,
+                                                                    int num_classes, int passes,
+                                                                    const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->train();
+  model->head()->bn1->eval();
+  model->head()->bn2->eval();
+  std::vector<std::vector<std::vector<float>>> out(batcher.num_examples());
+  passes = std::max(1, passes);
+  for (int64_t b = 0; b < batcher.num_batches(); ++b) {
+    const ClasBatch batch = batcher.Batch(b);
+    // Rows stay sorted longest first: row r's copies are rows r*T .. r*T + T-1.
+    const torch::Tensor tokens = batch.tokens.repeat_interleave(passes, 1).to(device);
+    const torch::Tensor probs =
+        torch::softmax(model->forward(tokens).logits.to(torch::kFloat), 1).cpu().contiguous();
+    for (int64_t r = 0; r < static_cast<int64_t>(batch.indices.size()); ++r) {
+      auto& mine = out[static_cast<size_t>(batch.indices[r])];
+      mine.resize(passes);
+      for (int t = 0; t < passes; ++t) {
+        const float* p = probs[r * passes + t].data_ptr<float>();
+        mine[t].assign(p, p + num_classes);
+      }
+    }
+  }
+  if (was_training) {
+    model->train();
+  } else {
+    model->eval();
+  }
+  return out;
 }
 
 std::string TokenizerHashLine(const std::string& bytes) {
@@ -161,6 +204,45 @@ ClassifierEvaluation Classifier::Run(const std::vector<std::string>& texts,
                             batch_offset, batch_stride);
 }
 
+absl::StatusOr<Classifier> Classifier::WithEncoderOf(const Config& config,
+                                                     const std::string& tokenizer_path,
+                                                     const std::string& lm_weights,
+                                                     const LabelSet& labels,
+                                                     const torch::Device& device) {
+  ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Load(tokenizer_path));
+  LanguageModel lm(LanguageModelOptions::FromConfig(config.model, tokenizer.vocab_size(), kPadId));
+  RETURN_IF_ERROR(LoadModuleWeights(*lm, lm_weights));
+  TextClassifier model(ClassifierOptions::FromConfig(config.model, config.classifier,
+                                                     tokenizer.vocab_size(),
+                                                     std::max(2, labels.size()), kPadId));
+  model->LoadEncoderFrom(lm);
+  model->to(device);
+  model->eval();
+  return Classifier(config, std::move(tokenizer), labels, std::move(model), device);
+}
+
+std::vector<std::vector<std::vector<float>>> Classifier::McDropout(
+    const std::vector<std::string>& texts, int batch_size, int passes) const {
+  const RuleOptions rules{config_.text.rules, config_.text.lowercase};
+  TokenizedCorpus ids = TokenizeDocuments(texts, tokenizer_, rules, config_.text.threads);
+  // About four batches' worth of rows per forward, whatever the number of passes.
+  ClasBatcher batcher(&ids, nullptr, std::max(1, 4 * batch_size / std::max(1, passes)),
+                      config_.classifier.bptt, /*shuffle=*/false, config_.model.backwards, 0);
+  return McDropoutProbabilities(model_, batcher, labels_.size(), passes, device_);
+}
+
+std::vector<std::vector<std::vector<float>>> ClassifierEnsemble::McDropout(
+    const std::vector<std::string>& texts, int batch_size, int passes) const {
+  std::vector<std::vector<std::vector<float>>> out(texts.size());
+  for (const Classifier& member : members_) {
+    auto passes_of_member = member.McDropout(texts, batch_size, passes);
+    for (size_t i = 0; i < out.size(); ++i) {
+      for (auto& p : passes_of_member[i]) out[i].push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
 ClassifierEvaluation Classifier::Predict(const std::vector<std::string>& texts,
                                          int batch_size, bool with_features) const {
   return Run(texts, nullptr, batch_size, with_features);
@@ -217,6 +299,7 @@ ClassifierEvaluation ClassifierEnsemble::Predict(const std::vector<std::string>&
   }
   ClassifierEvaluation out = AverageProbabilities(outputs);
   out.features = std::move(outputs.front().features);
+  out.last_hidden = std::move(outputs.front().last_hidden);
   return out;
 }
 

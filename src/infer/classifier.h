@@ -35,6 +35,8 @@ struct ClassifierEvaluation {
   // Per example, the pooled [last, max, mean] encoder features (the head's input); only when
   // asked for (active learning clusters them).
   std::vector<std::vector<float>> features;
+  // Per example, the head's last linear layer's input (BADGE's h), with the features.
+  std::vector<std::vector<float>> last_hidden;
 };
 
 // Runs `model` (eval mode, no grad) over the batches; labels in the batches are optional.
@@ -45,6 +47,17 @@ ClassifierEvaluation EvaluateClassifier(TextClassifier& model, ClasBatcher& batc
                                         int num_classes, const torch::Device& device,
                                         bool with_features = false, int64_t batch_offset = 0,
                                         int64_t batch_stride = 1);
+
+// Monte Carlo dropout (Gal & Ghahramani 2016) for BALD: `passes` stochastic forwards with the
+// model's own dropouts on (embedding, weight, input, hidden and head dropouts; BatchNorm keeps its
+// running statistics), batched by repeating each row `passes` times. Per example in input order,
+// `passes` probability vectors. The masks come from libtorch's generator: seed it first for
+// repeatable scores. The weight-drop and embedding masks are drawn once per forward, so a
+// batch's repeated rows share them and differ in the per-row masks.
+std::vector<std::vector<std::vector<float>>> McDropoutProbabilities(TextClassifier& model,
+                                                                    ClasBatcher& batcher,
+                                                                    int num_classes, int passes,
+                                                                    const torch::Device& device);
 
 // A data-parallel run's evaluation put together: each rank's `own` holds the examples it scored
 // at their indices among the `num_examples` (the others' entries empty); every rank gets the
@@ -57,6 +70,15 @@ class Classifier {
   // Loads a model directory written by stage 3; errors name the missing or bad file.
   static absl::StatusOr<Classifier> Load(const std::string& model_dir, const torch::Device& device);
 
+  // A classifier whose encoder is a language model's (`lm_weights`, saved by stages 1-2, with
+  // `config`'s model and text sections) and whose head is untrained: its pooled features are the
+  // LM's view of a text (active learning's cold start); its probabilities mean nothing.
+  static absl::StatusOr<Classifier> WithEncoderOf(const Config& config,
+                                                  const std::string& tokenizer_path,
+                                                  const std::string& lm_weights,
+                                                  const LabelSet& labels,
+                                                  const torch::Device& device);
+
   // Class probabilities for each text, in input order, in batches of `batch_size`.
   ClassifierEvaluation Predict(const std::vector<std::string>& texts, int batch_size,
                                bool with_features = false) const;
@@ -65,6 +87,10 @@ class Classifier {
   absl::StatusOr<ClassifierEvaluation> Evaluate(const LabeledData& data, int batch_size,
                                                 int64_t batch_offset = 0,
                                                 int64_t batch_stride = 1) const;
+
+  // McDropoutProbabilities over the texts: per text, `passes` probability vectors.
+  std::vector<std::vector<std::vector<float>>> McDropout(const std::vector<std::string>& texts,
+                                                         int batch_size, int passes) const;
 
   const LabelSet& labels() const { return labels_; }
   const Config& config() const { return config_; }
@@ -101,6 +127,9 @@ class ClassifierEnsemble {
   // Features (if asked for) come from the first model.
   ClassifierEvaluation Predict(const std::vector<std::string>& texts, int batch_size,
                                bool with_features = false) const;
+  // Every member's MC dropout passes, `passes` each, one list per text.
+  std::vector<std::vector<std::vector<float>>> McDropout(const std::vector<std::string>& texts,
+                                                         int batch_size, int passes) const;
   // The ensemble's metrics; `member_metrics` (if given) receives each model's own.
   absl::StatusOr<ClassifierEvaluation> Evaluate(
       const LabeledData& data, int batch_size,
@@ -111,8 +140,11 @@ class ClassifierEnsemble {
   const Config& config() const { return members_.front().config(); }
   size_t size() const { return members_.size(); }
 
- private:
   explicit ClassifierEnsemble(std::vector<Classifier> members) : members_(std::move(members)) {}
+
+ private:
+
+ private:
   std::vector<Classifier> members_;
 };
 

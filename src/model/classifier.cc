@@ -116,16 +116,20 @@ torch::Tensor PoolingLinearClassifierImpl::Normalize(torch::nn::BatchNorm1d& bn,
   return SyncedBatchNorm(*bn, x, batch_sum_);
 }
 
-torch::Tensor PoolingLinearClassifierImpl::forward(const torch::Tensor& pooled) {
+torch::Tensor PoolingLinearClassifierImpl::LastLayerInput(const torch::Tensor& pooled) {
   const bool train = is_training();
   // (batch, in) -> (batch, hidden)
   torch::Tensor x = Normalize(bn1, pooled);
   if (p1_ > 0) x = torch::dropout(x, p1_, train);
   x = torch::relu(lin1->forward(x));
-  // (batch, hidden) -> (batch, classes)
   x = Normalize(bn2, x);
   if (p2_ > 0) x = torch::dropout(x, p2_, train);
-  return lin2->forward(x);
+  return x;
+}
+
+torch::Tensor PoolingLinearClassifierImpl::forward(const torch::Tensor& pooled) {
+  // (batch, hidden) -> (batch, classes)
+  return lin2->forward(LastLayerInput(pooled));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -77,6 +77,9 @@ class PoolingLinearClassifierImpl : public torch::nn::Module {
 
   // pooled: (batch, in_features) -> logits (batch, num_classes)
   torch::Tensor forward(const torch::Tensor& pooled);
+  // The last linear layer's input (batch, hidden), dropout as the module's mode has it: what
+  // BADGE's gradient embedding multiplies by (p - onehot).
+  torch::Tensor LastLayerInput(const torch::Tensor& pooled);
 
   // Data-parallel training: BatchNorm in training mode uses the job's batch statistics
   // (SyncedBatchNorm with `sum`); an empty function restores plain BatchNorm.

@@ -37,13 +37,7 @@ std::string MetricsJson(const ClassificationMetrics& m) {
       .str();
 }
 
-// The fine-tuned language model stage 3 starts from, and the settings of the run that made it.
-struct FineTunedModel {
-  Config config;        // that run's config (this one, or classifier.language_model's)
-  ModelConfig model;    // its architecture
-  std::string weights;  // <run>/finetune/lm.pt
-  std::string tokenizer;
-};
+}  // namespace
 
 absl::StatusOr<FineTunedModel> FindFineTunedModel(const Config& config,
                                                   const std::string& lm_run_dir) {
@@ -73,6 +67,8 @@ absl::StatusOr<FineTunedModel> FindFineTunedModel(const Config& config,
   ASSIGN_OR_RETURN(found.model, PretrainedModelConfig(found.config));
   return found;
 }
+
+namespace {
 
 // The task's labelled splits as label ids and token ids.
 struct ClassifierData {

@@ -29,6 +29,17 @@ absl::StatusOr<StageResult> RunClassify(const Config& config, bool resume);
 // classifiers on growing labelled sets over one fine-tuned LM.
 absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
                                             const std::string& lm_run_dir);
+// The fine-tuned language model stage 3 starts from, and the settings of the run that made it.
+struct FineTunedModel {
+  Config config;        // that run's config (this one, or classifier.language_model's)
+  ModelConfig model;    // its architecture
+  std::string weights;  // <run>/finetune/lm.pt
+  std::string tokenizer;
+};
+// Finds <lm_run_dir>/finetune/lm.pt and its tokenizer; an error says to run stage 2 first.
+absl::StatusOr<FineTunedModel> FindFineTunedModel(const Config& config,
+                                                  const std::string& lm_run_dir);
+
 // The run directory whose fine-tuned LM the classifier starts from: classifier.language_model,
 // or this run's own.
 std::string LanguageModelRun(const Config& config);

@@ -148,6 +148,60 @@ TEST_F(ActiveTest, SimulationWritesResultsAndARerunContinues) {
   EXPECT_EQ(Read(dir / "al2.err").find("training on"), std::string::npos) << Read(dir / "al2.err");
 }
 
+TEST_F(ActiveTest, SuggestChoosesWithTheBatchStrategies) {
+  const fs::path& dir = *dir_;
+  for (const std::string strategy : {"bald", "badge", "kmeans"}) {
+    auto suggest = [&] {
+      EXPECT_EQ(RunCli({"suggest", "--model", (dir / "run").string(), "--pool",
+                        (dir / "pool.txt").string(), "--k", "5", "--strategy", strategy,
+                        "--seed", "3", "--mc-passes", "4"},
+                       dir / "s.csv", dir / "s.err"),
+                0)
+          << strategy << ": " << Read(dir / "s.err");
+      return Lines(Read(dir / "s.csv"));
+    };
+    const std::vector<std::string> rows = suggest();
+    ASSERT_EQ(rows.size(), 6u) << strategy;
+    std::set<std::string> ids;
+    for (size_t r = 1; r < rows.size(); ++r) ids.insert(SplitCsv(rows[r])[1]);
+    EXPECT_EQ(ids.size(), 5u) << strategy << ": a text suggested twice";
+    // Seeded MC masks, k-means and k-means++: the same choice again.
+    EXPECT_EQ(suggest(), rows) << strategy;
+  }
+}
+
+TEST_F(ActiveTest, SimulationFromNoLabelsLetsTheStrategyChooseTheFirstOnes) {
+  const fs::path& dir = *dir_;
+  const std::vector<std::string> args = {
+      "active-learn", "--config", (dir / "run.yaml").string(), "--set", "run.output_dir=" +
+      (dir / "cold").string(), "--set", "classifier.language_model=" + (dir / "run").string(),
+      "--set", "active.seed_examples=0", "--set", "active.query_size=8", "--set",
+      "active.rounds=2", "--set", "active.strategies=random,kmeans,bald,badge", "--set",
+      "active.mc_passes=3", "--set", "active.seeds=1", "--set",
+      "classifier.phase_epochs=1,0,0,1"};
+  ASSERT_EQ(RunCli(args, dir / "cold.out", dir / "cold.err"), 0) << Read(dir / "cold.err");
+  const fs::path active = dir / "cold" / "active";
+  const std::vector<std::string> rows = Lines(Read(active / "results.csv"));
+  // Round 0 has no labels to train on: rows for 8 and 16 labels per strategy.
+  ASSERT_EQ(rows.size(), 1u + 4 * 2) << Read(active / "results.csv");
+  std::map<std::string, std::vector<int>> labels_by_strategy;
+  for (size_t r = 1; r < rows.size(); ++r) {
+    const std::vector<std::string> f = SplitCsv(rows[r]);
+    labels_by_strategy[f[0]].push_back(std::stoi(f[3]));
+  }
+  for (const auto& [strategy, labels] : labels_by_strategy) {
+    EXPECT_EQ(labels, (std::vector<int>{8, 16})) << strategy;
+  }
+  // bald and badge have no classifier at round 0: the cold start (kmeans) chose for them.
+  const auto first = [&](const std::string& strategy) {
+    return Read(active / strategy / "seed-1" / "round-01" / "labelled.txt");
+  };
+  EXPECT_EQ(first("bald"), first("kmeans"));
+  EXPECT_EQ(first("badge"), first("kmeans"));
+  EXPECT_NE(first("random"), first("kmeans"));
+  EXPECT_EQ(Lines(Read(active / "bald" / "seed-1" / "round-00" / "labelled.txt")).size(), 0u);
+}
+
 // A session in a pseudo-terminal: the test types keys and reads the screen.
 class PtySession {
  public:

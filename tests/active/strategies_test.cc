@@ -214,3 +214,103 @@ TEST(ActiveStrategiesTest, ParseStrategyRoundTripsAndListsValidNames) {
 
 }  // namespace
 }  // namespace ulmfit
+
+namespace ulmfit {
+namespace {
+
+TEST(ActiveStrategiesTest, BaldIsTheDisagreementBetweenPasses) {
+  // Two confident passes that disagree: H(mean) = ln 2, each pass's entropy 0.
+  EXPECT_NEAR(BaldScore({{1, 0}, {0, 1}}), std::log(2.0), 1e-9);
+  // Passes that agree on being unsure carry no information about the weights.
+  EXPECT_NEAR(BaldScore({{0.5f, 0.5f}, {0.5f, 0.5f}}), 0, 1e-9);
+  EXPECT_NEAR(BaldScore({{0.7f, 0.3f}}), 0, 1e-9);
+  // mean (0.6, 0.4): H = 0.673012; pass entropies H(0.9,0.1) = 0.325083, H(0.3,0.7) = 0.610864.
+  EXPECT_NEAR(BaldScore({{0.9f, 0.1f}, {0.3f, 0.7f}}), 0.673012 - (0.325083 + 0.610864) / 2,
+              1e-5);
+  EXPECT_DOUBLE_EQ(BaldScore({}), 0);
+}
+
+TEST(ActiveStrategiesTest, GradientEmbeddingIsProbabilityMinusOneHotTimesHidden) {
+  // Predicted class 0: g = p - e0 = (-0.3, 0.2, 0.1); rows of g_c * h, class-major.
+  const std::vector<float> g = GradientEmbedding({0.7f, 0.2f, 0.1f}, {1, 2});
+  const std::vector<float> expected = {-0.3f, -0.6f, 0.2f, 0.4f, 0.1f, 0.2f};
+  ASSERT_EQ(g.size(), expected.size());
+  for (size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], expected[i], 1e-6) << i;
+  // A sure prediction has no gradient.
+  for (float v : GradientEmbedding({0, 1}, {3, 4})) EXPECT_FLOAT_EQ(v, 0);
+}
+
+TEST(ActiveStrategiesTest, KMeansPlusPlusSelectStartsAtTheLargestAndSpreadsOut) {
+  // Three tight groups far apart; the largest-norm point (index 5) comes first.
+  const std::vector<std::vector<float>> points = {
+      {0, 0}, {0.01f, 0}, {10, 0}, {10, 0.01f}, {0, 12}, {0.01f, 12}};
+  for (uint64_t seed : {1, 2, 3}) {
+    const std::vector<int64_t> picked = KMeansPlusPlusSelect(points, 3, seed);
+    ASSERT_EQ(picked.size(), 3u);
+    EXPECT_EQ(picked[0], 5);
+    std::set<int64_t> groups;
+    for (int64_t p : picked) groups.insert(p / 2);
+    EXPECT_EQ(groups.size(), 3u) << "seed " << seed;
+    EXPECT_EQ(picked, KMeansPlusPlusSelect(points, 3, seed));
+  }
+  // Identical points still give distinct picks; k past the size gives all of them.
+  const std::vector<std::vector<float>> same(4, std::vector<float>{1, 1});
+  const std::vector<int64_t> all = KMeansPlusPlusSelect(same, 9, 5);
+  EXPECT_EQ(std::set<int64_t>(all.begin(), all.end()).size(), 4u);
+  EXPECT_TRUE(KMeansPlusPlusSelect(points, 0, 1).empty());
+}
+
+TEST(ActiveStrategiesTest, NearestToCentresTakesTheMostTypicalTextOfEachCluster) {
+  // Two directions (cosine geometry): around (1, 0) and around (0, 1); the middle of each
+  // group (indices 1 and 4) is nearest its centre. Lengths do not matter after normalising.
+  const std::vector<std::vector<float>> features = {
+      {1, 0.2f}, {5, 0}, {1, -0.2f}, {0.2f, 1}, {0, 3}, {-0.2f, 1}};
+  for (uint64_t seed : {1, 2, 3, 4}) {
+    EXPECT_EQ(SelectNearestToCentres(features, 2, seed), (std::vector<int64_t>{1, 4}))
+        << "seed " << seed;
+  }
+  EXPECT_EQ(SelectNearestToCentres(features, 10, 1).size(), 6u);
+  // Duplicates leave clusters empty; the batch is still k distinct texts.
+  const std::vector<std::vector<float>> dup = {{1, 0}, {1, 0}, {1, 0}, {0, 1}};
+  const std::vector<int64_t> picked = SelectNearestToCentres(dup, 3, 1);
+  EXPECT_EQ(std::set<int64_t>(picked.begin(), picked.end()).size(), 3u);
+}
+
+TEST(ActiveStrategiesTest, BalancedSelectionTakesEachPredictedClassInTurn) {
+  const std::vector<double> scores = {0.9, 0.8, 0.7, 0.6, 0.5};
+  const std::vector<int64_t> predicted = {0, 0, 0, 1, 2};
+  EXPECT_EQ(SelectBalanced(scores, predicted, 3), (std::vector<int64_t>{0, 3, 4}));
+  EXPECT_EQ(SelectBalanced(scores, predicted, 4), (std::vector<int64_t>{0, 3, 4, 1}));
+  EXPECT_EQ(SelectBalanced(scores, predicted, 9).size(), 5u);
+}
+
+TEST(ActiveStrategiesTest, SelectBatchReadsTheViewsItsStrategyNeeds) {
+  CandidateViews views;
+  views.ids = {10, 11, 12, 13};
+  views.probs = {{0.9f, 0.1f}, {0.55f, 0.45f}, {0.2f, 0.8f}, {0.6f, 0.4f}};
+  SelectOptions options;
+  options.k = 2;
+  EXPECT_EQ(SelectBatch(Strategy::kMargin, views, options), (std::vector<int64_t>{1, 3}));
+  // Balanced: the most uncertain of class 0 (1), then of class 1 (2).
+  options.balanced = true;
+  EXPECT_EQ(SelectBatch(Strategy::kMargin, views, options), (std::vector<int64_t>{1, 2}));
+  options.balanced = false;
+  // BALD ignores the mean probabilities: only text 2's passes disagree.
+  views.mc_probs = {{{0.9f, 0.1f}, {0.9f, 0.1f}},
+                    {{0.5f, 0.5f}, {0.5f, 0.5f}},
+                    {{1, 0}, {0, 1}},
+                    {{0.7f, 0.3f}, {0.5f, 0.5f}}};
+  EXPECT_EQ(SelectBatch(Strategy::kBald, views, options), (std::vector<int64_t>{2, 3}));
+  EXPECT_TRUE(NeedsViews(Strategy::kBald).mc_passes);
+  EXPECT_TRUE(NeedsViews(Strategy::kBadge).last_hidden);
+  EXPECT_FALSE(NeedsViews(Strategy::kRandom).probs);
+  // Random needs nothing but the ids, and depends on them, not on the positions.
+  CandidateViews bare;
+  bare.ids = views.ids;
+  options.seed = 3;
+  EXPECT_EQ(SelectBatch(Strategy::kRandom, bare, options),
+            SelectBatch(Strategy::kRandom, views, options));
+}
+
+}  // namespace
+}  // namespace ulmfit

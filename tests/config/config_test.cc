@@ -815,8 +815,8 @@ TEST_F(ConfigTest, ListErrorsNameKeyAndItem) {
                 "[1, -2])");
   EXPECT_EQ(error("active:\n  strategies: random,entropi\n"),
             x + ":5:3: active.strategies items must be one of least_confidence, margin, "
-                "entropy, random, diverse, got 'entropi' (item 2 of 'random,entropi'; did you "
-                "mean 'entropy'?)");
+                "entropy, random, diverse, bald, badge, kmeans, got 'entropi' (item 2 of "
+                "'random,entropi'; did you mean 'entropy'?)");
   EXPECT_EQ(error("active:\n  strategies: []\n  seeds: ''\n"),
             x + ":5:3: active.strategies must list at least one strategy, got []; " + x +
                 ":6:3: active.seeds must list at least one seed, got []");
@@ -835,6 +835,16 @@ TEST_F(ConfigTest, ListErrorsNameKeyAndItem) {
             "got 'x' (item 2 of '1,x')");
 }
 
+TEST_F(ConfigTest, ActiveColdStartNeedsAStrategyWithoutAClassifier) {
+  const std::string cold = LoadError(std::string(kMinimal) + "active:\n  cold_start: margin\n");
+  EXPECT_TRUE(Contains(cold, ":5:3: active.cold_start must be kmeans or random")) << cold;
+  EXPECT_TRUE(Contains(cold, "got margin")) << cold;
+  const std::string one = LoadError(std::string(kMinimal) + "active:\n  seed_examples: 1\n");
+  EXPECT_TRUE(Contains(one, "active.seed_examples must be 0")) << one;
+  EXPECT_TRUE(Contains(LoadError(std::string(kMinimal) + "active:\n  mc_passes: 0\n"),
+                       "active.mc_passes"));
+}
+
 TEST_F(ConfigTest, EnumKeysRefuseUnknownNames) {
   const std::string x = Path("x.yaml");
   auto error = [&](const std::string& section) {
@@ -847,7 +857,7 @@ TEST_F(ConfigTest, EnumKeysRefuseUnknownNames) {
             x + ":2:24: pretrain.data.format must be one of auto, lines, files, got 'csv'");
   EXPECT_EQ(error("active:\n  strategy: margn\n"),
             x + ":5:3: active.strategy must be one of least_confidence, margin, entropy, random, "
-                "diverse, got 'margn' (did you mean 'margin'?)");
+                "diverse, bald, badge, kmeans, got 'margn' (did you mean 'margin'?)");
   EXPECT_EQ(error("classifier:\n  select_metric: [loss]\n"),
             x + ":5:3: classifier.select_metric must be one of accuracy, macro_f1, loss, got "
                 "a list");
