@@ -21,12 +21,14 @@ out=runs/$name
 mkdir -p "$out"
 
 "$bin" --config "$config" "$@" --stage finetune >"$out/finetune.log" 2>&1 ||
-  { tail -5 "$out/finetune.log" >&2; exit 1; }
+  { tail -n 5 "$out/finetune.log" >&2; exit 1; }
 
-part() {  # PART STRATEGIES: one process, one thread
+part() {  # PART STRATEGIES [--set ...]: one process, one thread
+  local name=$1 strategies=$2
+  shift 2
   "$bin" active-learn --config "$config" "$@" --set run.threads=1 --set text.threads=1 \
-    --set "classifier.language_model=$lm_run" --set "run.output_dir=$out/$1" \
-    --set "active.strategies=$2" >"$out/$1.log" 2>&1
+    --set "classifier.language_model=$lm_run" --set "run.output_dir=$out/$name" \
+    --set "active.strategies=$strategies" >"$out/$name.log" 2>&1
 }
 start=$(date +%s)
 part a "$first" "$@" &
@@ -37,7 +39,7 @@ status=0
 wait $pid_a || status=$?
 wait $pid_b || status=$?
 echo "active_learning: both parts ended (status $status) after $(( $(date +%s) - start )) s" >&2
-[[ $status -eq 0 ]] || { tail -3 "$out/a.log" "$out/b.log" >&2; exit $status; }
+[[ $status -eq 0 ]] || { tail -n 3 "$out/a.log" "$out/b.log" >&2; exit $status; }
 
 # One folder with every strategy's rounds and rows, then the reports.
 merged=$out/merged
@@ -49,7 +51,7 @@ cp -r "$out"/b/active/. "$merged/active/"
   tail -n +2 "$out/b/active/results.csv"; } >"$merged/active/results.csv"
 "$bin" active-learn --config "$config" "$@" --set "classifier.language_model=$lm_run" \
   --set "run.output_dir=$merged" --set "active.strategies=$first,$second" \
-  >"$out/merged.log" 2>&1 || { tail -3 "$out/merged.log" >&2; exit 1; }
+  >"$out/merged.log" 2>&1 || { tail -n 3 "$out/merged.log" >&2; exit 1; }
 mkdir -p "docs/results/$name"
 cp "$merged/active/results.csv" "$merged/active/results.md" "$merged/active/error_vs_labels.svg" \
   "$merged/active/meta.json" "docs/results/$name/"

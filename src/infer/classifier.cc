@@ -225,8 +225,8 @@ std::vector<std::vector<std::vector<float>>> Classifier::McDropout(
     const std::vector<std::string>& texts, int batch_size, int passes) const {
   const RuleOptions rules{config_.text.rules, config_.text.lowercase};
   TokenizedCorpus ids = TokenizeDocuments(texts, tokenizer_, rules, config_.text.threads);
-  // About four batches' worth of rows per forward, whatever the number of passes.
-  ClasBatcher batcher(&ids, nullptr, std::max(1, 4 * batch_size / std::max(1, passes)),
+  // A batch of texts, each repeated `passes` times, per forward (PoolLearner::Views says why).
+  ClasBatcher batcher(&ids, nullptr, batch_size,
                       config_.classifier.bptt, /*shuffle=*/false, config_.model.backwards, 0);
   return McDropoutProbabilities(model_, batcher, labels_.size(), passes, device_);
 }
