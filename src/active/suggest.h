@@ -14,7 +14,7 @@
 namespace ulmfit {
 
 struct SuggestOptions {
-  Strategy strategy = Strategy::kDiverse;
+  Strategy strategy = Strategy::kMargin;
   int64_t k = 20;                    // texts to suggest
   int candidates_per_query = 10;     // diverse: cluster the k * N most uncertain texts
   uint64_t seed = 0;                 // random scores, k-means and BADGE seeding, MC masks

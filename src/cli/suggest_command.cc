@@ -20,7 +20,7 @@ namespace {
 
 struct SuggestFlags {
   std::vector<std::string> models;
-  std::string pool, format = "csv", device = "auto", strategy = "diverse", output;
+  std::string pool, format = "csv", device = "auto", strategy = "margin", output;
   int text_column = TextLines::kWholeLine, id_column = TextLines::kWholeLine;
   SuggestOptions options;  // k, seed, batch size and candidates come from flags
 };

@@ -177,7 +177,8 @@ TEST_F(ActiveTest, SimulationFromNoLabelsLetsTheStrategyChooseTheFirstOnes) {
       (dir / "cold").string(), "--set", "classifier.language_model=" + (dir / "run").string(),
       "--set", "active.seed_examples=0", "--set", "active.query_size=8", "--set",
       "active.rounds=2", "--set", "active.strategies=random,kmeans,bald,badge", "--set",
-      "active.mc_passes=3", "--set", "active.seeds=1", "--set",
+      "active.mc_passes=3", "--set", "active.cold_start=kmeans", "--set", "active.seeds=1",
+      "--set",
       "classifier.phase_epochs=1,0,0,1"};
   ASSERT_EQ(RunCli(args, dir / "cold.out", dir / "cold.err"), 0) << Read(dir / "cold.err");
   const fs::path active = dir / "cold" / "active";
