@@ -46,11 +46,20 @@ inline fs::path TempDir(const std::string& name) {
   return dir;
 }
 
-// Runs the binary; stdin from `input` (if not empty), stdout to `out`, stderr to `err`.
+// Runs the binary; stdin from `input` (if not empty), stdout to `out`, stderr to `err`, with
+// `env` changed first (an empty value unsets the variable).
 inline int RunCli(const std::vector<std::string>& args, const fs::path& out, const fs::path& err,
-        const fs::path& input = {}) {
+                  const fs::path& input = {},
+                  const std::vector<std::pair<std::string, std::string>>& env = {}) {
   const pid_t pid = ::fork();
   if (pid == 0) {
+    for (const auto& [name, value] : env) {
+      if (value.empty()) {
+        ::unsetenv(name.c_str());
+      } else {
+        ::setenv(name.c_str(), value.c_str(), 1);
+      }
+    }
     std::vector<std::string> copy = args;
     std::string binary = ULMFIT_BINARY;
     std::vector<char*> argv{binary.data()};

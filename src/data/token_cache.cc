@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "text/word_tokenizer.h"
+#include "util/files.h"
 #include "util/hash.h"
 
 namespace ulmfit {
@@ -346,15 +347,7 @@ absl::StatusOr<Tokenizer> BuildWordTokenizer(const std::vector<std::string>& raw
 }
 
 std::string DefaultCacheDir(const TextConfig& text) {
-  if (!text.cache_dir.empty()) return text.cache_dir;
-  if (const char* env = std::getenv("ULMFIT_CACHE_DIR"); env && *env) return env;
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) {
-    return (fs::path(xdg) / "ulmfit").string();
-  }
-  if (const char* home = std::getenv("HOME"); home && *home) {
-    return (fs::path(home) / ".cache" / "ulmfit").string();
-  }
-  return ".ulmfit_cache";
+  return text.cache_dir.empty() ? UserCacheDir() : text.cache_dir;
 }
 
 }  // namespace ulmfit

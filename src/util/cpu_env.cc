@@ -1,5 +1,7 @@
 #include "util/cpu_env.h"
 
+#include "util/blas_choice.h"
+
 #include <dlfcn.h>
 #include <gnu/libc-version.h>
 #include <malloc.h>
@@ -22,6 +24,7 @@ namespace ulmfit {
 namespace {
 
 constexpr char kGuardVar[] = "ULMFIT_CPU_ENV";
+constexpr char kBlasChoiceVar[] = "ULMFIT_BLAS_CHOICE";  // how the kernel set was chosen
 
 bool allocator_tuned = false;  // ConfigureCpuAllocator() applied its settings
 
@@ -109,9 +112,14 @@ std::vector<std::pair<std::string, std::string>> CpuEnvironmentFixes(const CpuEn
   if (!facts.omp_wait_policy_set && !facts.gomp_spincount_set) {
     fixes.emplace_back("OMP_WAIT_POLICY", "PASSIVE");
   }
-  if (!facts.openblas_coretype_set && !facts.blas_core.empty() && facts.cpu_has_avx2_fma &&
-      IsOldBlasCore(facts.blas_core)) {
-    fixes.emplace_back("OPENBLAS_CORETYPE", "Haswell");
+  if (!facts.openblas_coretype_set && !facts.blas_core.empty()) {
+    if (!facts.measured_core.empty()) {
+      if (!SameBlasCore(facts.measured_core, facts.blas_core)) {
+        fixes.emplace_back("OPENBLAS_CORETYPE", facts.measured_core);
+      }
+    } else if (facts.cpu_has_avx2_fma && IsOldBlasCore(facts.blas_core)) {
+      fixes.emplace_back("OPENBLAS_CORETYPE", "Haswell");
+    }
   }
   if (!facts.malloc_set_by_user && facts.glibc_has_hugetlb && facts.thp_available) {
     fixes.emplace_back("GLIBC_TUNABLES", kHugeTlbTunable);
@@ -152,8 +160,16 @@ bool ConfigureCpuAllocator() {
 }
 
 void EnsureFastCpuEnvironment(int argc, char** argv) {
+  RunBlasProbeIfAsked();
   if (!IsSet(kGuardVar)) {  // else we are the re-executed process (or the user opted out)
-    const auto fixes = CpuEnvironmentFixes(CurrentCpuEnvFacts());
+    CpuEnvFacts facts = CurrentCpuEnvFacts();
+    if (!facts.openblas_coretype_set) {
+      std::string how;
+      facts.measured_core = ChooseBlasCore(facts.blas_core, &how);
+      // For DescribeComputeEnvironment, here and in the re-executed process.
+      if (!facts.measured_core.empty()) setenv(kBlasChoiceVar, how.c_str(), 1);
+    }
+    const auto fixes = CpuEnvironmentFixes(facts);
     if (!fixes.empty()) {
       for (const auto& [name, value] : fixes) setenv(name.c_str(), value.c_str(), /*overwrite=*/0);
       setenv(kGuardVar, "1", 1);
@@ -163,6 +179,7 @@ void EnsureFastCpuEnvironment(int argc, char** argv) {
       // execv failed: run on with the slower settings, and let the environment say so.
       for (const auto& fix : fixes) unsetenv(fix.first.c_str());
       unsetenv(kGuardVar);
+      unsetenv(kBlasChoiceVar);
     }
   }
   ConfigureCpuAllocator();
@@ -221,8 +238,10 @@ std::string DescribeComputeEnvironment() {
   if (blas.empty()) {
     out += ", BLAS not OpenBLAS";
   } else {
+    const std::string choice = EnvOr(kBlasChoiceVar, "");
     out += ", OpenBLAS core " + blas + " (OPENBLAS_CORETYPE=" + EnvOr("OPENBLAS_CORETYPE", "unset") +
-           "), BLAS threads " + std::to_string(BlasThreads());
+           (choice.empty() ? "" : ", " + choice) + "), BLAS threads " +
+           std::to_string(BlasThreads());
   }
   out += ", OMP_WAIT_POLICY=" + EnvOr("OMP_WAIT_POLICY", "unset") +
          ", GOMP_SPINCOUNT=" + EnvOr("GOMP_SPINCOUNT", "unset") +

@@ -3,7 +3,8 @@
 //    small parallel regions (LSTM gate pointwise ops) then cost milliseconds each, as the spinning
 //    threads fight OpenBLAS's own threads for the cores. OMP_WAIT_POLICY=PASSIVE avoids it.
 //  - OpenBLAS (DYNAMIC_ARCH) may not recognise a new CPU and fall back to an old generic kernel
-//    (e.g. "Prescott"), 2-3x slower matrix products. OPENBLAS_CORETYPE=Haswell fixes it.
+//    (e.g. "Prescott"), 2-3x slower matrix products, or choose by name a kernel set that is
+//    slower on it than another it supports. OPENBLAS_CORETYPE, chosen by measurement, fixes it.
 //  - glibc serves every block over 32 MiB with a fresh mmap and unmaps it on free. The LM's
 //    (seq*batch, vocab) logits and their gradients are ~0.5 GB each, so every step faulted in
 //    gigabytes of 4 KiB pages anew: ~610k page faults and 12-13 CPU-seconds per step of the small
@@ -24,10 +25,14 @@ namespace ulmfit {
 
 // Call first thing in main(). Sets, each only where the user left it unset:
 //   OMP_WAIT_POLICY=PASSIVE      when OMP_WAIT_POLICY and GOMP_SPINCOUNT are unset;
-//   OPENBLAS_CORETYPE=Haswell    when OpenBLAS chose an old/generic core on an AVX2+FMA CPU;
+//   OPENBLAS_CORETYPE=<fastest>  the kernel set that measured fastest on this CPU model
+//                                (util/blas_choice.h), where it differs from OpenBLAS's own
+//                                choice; without a measurement, Haswell when OpenBLAS chose an
+//                                old/generic core on an AVX2+FMA CPU;
 //   GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 //                                when GLIBC_TUNABLES and MALLOC_*_ are unset, glibc >= 2.35 and
 //                                transparent huge pages are "always" or "madvise".
+// A probe child of ChooseBlasCore (ULMFIT_BLAS_PROBE set) times its products and exits here.
 // If it set anything it re-executes /proc/self/exe with the same argv and ULMFIT_CPU_ENV=1 (never
 // twice; if execv fails it undoes the variables and carries on). Then, when malloc was left
 // alone (no THP route), it calls ConfigureCpuAllocator().
@@ -47,6 +52,7 @@ struct CpuEnvFacts {
   bool gomp_spincount_set = false;
   bool openblas_coretype_set = false;
   std::string blas_core;       // openblas_get_corename(); empty when not OpenBLAS
+  std::string measured_core;   // ChooseBlasCore(): the fastest kernel set; empty if unmeasured
   bool cpu_has_avx2_fma = false;
   bool malloc_set_by_user = false;  // GLIBC_TUNABLES or any MALLOC_*_ variable present
   bool glibc_has_hugetlb = false;   // glibc >= 2.35 knows glibc.malloc.hugetlb

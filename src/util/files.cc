@@ -154,4 +154,15 @@ void RemoveTree(const std::string& path) {
   }
 }
 
+std::string UserCacheDir() {
+  if (const char* env = std::getenv("ULMFIT_CACHE_DIR"); env && *env) return env;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) {
+    return (fs::path(xdg) / "ulmfit").string();
+  }
+  if (const char* home = std::getenv("HOME"); home && *home) {
+    return (fs::path(home) / ".cache" / "ulmfit").string();
+  }
+  return ".ulmfit_cache";
+}
+
 }  // namespace ulmfit

@@ -28,6 +28,10 @@ void SetWriteLimitForTesting(long long bytes);
 
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 
+// The user's cache directory for ulmfit: ULMFIT_CACHE_DIR, else $XDG_CACHE_HOME/ulmfit, else
+// ~/.cache/ulmfit, else .ulmfit_cache. Not created here.
+std::string UserCacheDir();
+
 // Appends one line (a newline is added) and flushes it to disk.
 absl::Status AppendLine(const std::string& path, const std::string& line);
 

@@ -61,6 +61,21 @@ TEST(CpuEnv, FixesOnlyWhatTheUserLeftUnset) {
   no_openblas.blas_core = "";
   EXPECT_EQ(CpuEnvironmentFixes(no_openblas), (Fixes{omp, thp}));
 
+  // A measured choice (util/blas_choice.h) wins over the Haswell fallback, and over OpenBLAS's
+  // own choice where they differ; the user's OPENBLAS_CORETYPE wins over both.
+  CpuEnvFacts measured = f;
+  measured.measured_core = "SkylakeX";
+  EXPECT_EQ(CpuEnvironmentFixes(measured),
+            (Fixes{omp, {"OPENBLAS_CORETYPE", "SkylakeX"}, thp}));
+  measured.blas_core = "Cooperlake";
+  EXPECT_EQ(CpuEnvironmentFixes(measured),
+            (Fixes{omp, {"OPENBLAS_CORETYPE", "SkylakeX"}, thp}));
+  measured.blas_core = "SKYLAKEX";  // already what OpenBLAS loaded: nothing to change
+  EXPECT_EQ(CpuEnvironmentFixes(measured), (Fixes{omp, thp}));
+  measured.openblas_coretype_set = true;
+  measured.blas_core = "Haswell";
+  EXPECT_EQ(CpuEnvironmentFixes(measured), (Fixes{omp, thp}));
+
   CpuEnvFacts user_malloc = f;
   user_malloc.malloc_set_by_user = true;
   EXPECT_EQ(CpuEnvironmentFixes(user_malloc), (Fixes{omp, blas}));
