@@ -5,7 +5,8 @@
 // forward / backward / optimizer, and peak memory.
 //
 //   bench_lm [--device cpu|cuda] [--steps N] [--warmup N] [--model full|small|both]
-//            [--threads N] [--vocab V] [--bs B] [--bptt T] [--layer 0|1]
+//            [--threads N] [--vocab V] [--bs B] [--bptt T] [--layer 0|1] [--fused-loss 0|1]
+// --fused-loss 0 times the decoder and loss unfused (linear, then cross_entropy), as before.
 //
 // FLOPs counted: per token and layer 2*(in*4h + h*4h) for the input and recurrent projections,
 // plus 2*emb*vocab for the decoder; training = 3x forward (forward, grad wrt input, wrt weight).
@@ -43,6 +44,7 @@ struct Flags {
   int64_t bs = 64;
   int64_t bptt = 70;
   bool layer = true;  // also time one LSTM layer, ours vs libtorch's kernel
+  bool fused_loss = true;  // the CPU decoder + loss as one LinearCrossEntropy, as training does
 };
 
 struct ModelShape {
@@ -125,10 +127,9 @@ void BenchModel(const ModelShape& shape, const Flags& flags, const torch::Device
     Sync(device);
     const auto t0 = Clock::now();
     optimizer.zero_grad();
-    LmOutput out = model->forward(input);
-    torch::Tensor loss = torch::nn::functional::cross_entropy(out.logits.reshape({-1, vocab}),
-                                                              target.reshape({-1})) +
-                         ArTarLoss(out, 2.0, 1.0);
+    LmOutput out;
+    torch::Tensor loss = model->ForwardLoss(input, target.reshape({-1}), &out, flags.fused_loss);
+    loss = loss + ArTarLoss(out, 2.0, 1.0);  // after ForwardLoss has filled `out`
     Sync(device);
     const auto t1 = Clock::now();
     loss.backward();
@@ -220,6 +221,8 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       f->bptt = std::atoll(v);
     } else if (arg == "--layer" && (v = value())) {
       f->layer = std::atoi(v) != 0;
+    } else if (arg == "--fused-loss" && (v = value())) {
+      f->fused_loss = std::atoi(v) != 0;
     } else {
       std::fprintf(stderr, "bench_lm: bad argument '%s'\n", arg.c_str());
       return false;
@@ -239,7 +242,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: bench_lm [--device cpu|cuda] [--steps N] [--warmup N] "
                  "[--model full|small|both] [--threads N] [--vocab V] [--bs B] [--bptt T] "
-                 "[--layer 0|1]\n");
+                 "[--layer 0|1] [--fused-loss 0|1]\n");
     return 2;
   }
   ulmfit::ConfigureThreads(flags.threads);

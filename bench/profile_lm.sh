@@ -23,7 +23,7 @@ perf report -i "$work/perf.data" --no-children --sort dso,symbol --stdio -g none
   awk '
     /^#/ || NF < 3 { next }
     {
-      share = $1; sub(/%/, "", share); dso = $2; sym = $NF
+      share = $1; sub(/%/, "", share); dso = $2; sym = $4
       if (sym ~ /^sgemm_kernel/) what = "matrix products: OpenBLAS sgemm kernels"
       else if (sym ~ /^sgemm_.*copy|^sgemm_beta/) what = "matrix products: OpenBLAS packing and scaling"
       else if (dso ~ /openblas/) what = "matrix products: OpenBLAS, other"

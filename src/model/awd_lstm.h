@@ -152,6 +152,13 @@ class LanguageModelImpl : public torch::nn::Module {
   // tokens: (seq_len, batch) int64 -> logits (seq_len, batch, vocab) plus AR/TAR inputs.
   LmOutput forward(const torch::Tensor& tokens);
 
+  // The training loss's language-model part, the mean cross-entropy of `target` (seq_len *
+  // batch next tokens), with the AR/TAR inputs in `out`. On a CPU in float32 with `fuse`, the
+  // decoder and the loss run as one LinearCrossEntropy (model/linear_cross_entropy.h) and
+  // out->logits stays undefined: one graph at a time (backward before the next call).
+  torch::Tensor ForwardLoss(const torch::Tensor& tokens, const torch::Tensor& target,
+                            LmOutput* out, bool fuse = true);
+
   // fastai awd_lstm_lm_split: [rnn0], [rnn1], ..., [embedding + decoder bias]; every parameter
   // exactly once (the tied decoder weight is the embedding). An untied decoder weight goes into
   // the last group.

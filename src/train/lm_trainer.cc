@@ -102,9 +102,8 @@ absl::StatusOr<double> LmLoop::Step(int64_t i, const LmBatch& batch,
   torch::Tensor loss;
   {
     AutocastScope autocast(mixed_precision_);
-    const LmOutput out = model_->forward(input);
-    const auto logits = out.logits.reshape({target.size(0), -1}).to(torch::kFloat);
-    lm_loss = torch::nn::functional::cross_entropy(logits, target);
+    LmOutput out;
+    lm_loss = model_->ForwardLoss(input, target, &out);
     loss = lm_loss;
     if (job_.ar_alpha > 0 || job_.tar_beta > 0) {
       loss = loss + ArTarLoss(out, job_.ar_alpha, job_.tar_beta);
