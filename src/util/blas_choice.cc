@@ -231,6 +231,16 @@ std::string WithCachedCore(const std::string& cache_text, const std::string& key
   return out + key + "\t" + core + "\t" + note + "\n";
 }
 
+std::string UsableCachedCore(const std::string& cache_text, const std::string& key,
+                             const std::vector<std::string>& candidates) {
+  const std::optional<std::string> core = FindCachedCore(cache_text, key);
+  if (!core) return "";
+  for (const std::string& c : candidates) {
+    if (SameBlasCore(c, *core)) return c;
+  }
+  return "";
+}
+
 std::string BlasCacheKey() {
   std::string key = CpuInfoField("model name") + " (family " + CpuInfoField("cpu family") +
                     ", model " + CpuInfoField("model") + ", stepping " +
@@ -248,15 +258,7 @@ std::string ChooseBlasCore(const std::string& detected, std::string* how) {
 
   const std::string file = BlasCacheFile();
   const std::string key = BlasCacheKey();
-  auto cached_choice = [&]() -> std::string {
-    const std::optional<std::string> core = FindCachedCore(ReadAll(file), key);
-    // A cache copied from another machine never selects kernels this CPU cannot run.
-    if (!core) return "";
-    for (const std::string& c : candidates) {
-      if (SameBlasCore(c, *core)) return c;
-    }
-    return "";
-  };
+  auto cached_choice = [&] { return UsableCachedCore(ReadAll(file), key, candidates); };
   if (std::string core = cached_choice(); !core.empty()) {
     *how = "chosen by measurement, cached in " + file;
     return core;

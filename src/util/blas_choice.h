@@ -52,6 +52,11 @@ std::optional<std::string> FindCachedCore(const std::string& cache_text, const s
 std::string WithCachedCore(const std::string& cache_text, const std::string& key,
                            const std::string& core, const std::string& note);
 
+// The cached core for `key` if it is one of `candidates` (spelled as there): a cache copied
+// from another machine never selects kernels this CPU cannot run. "" otherwise.
+std::string UsableCachedCore(const std::string& cache_text, const std::string& key,
+                             const std::vector<std::string>& candidates);
+
 // What identifies a kernel choice: the CPU's model name, family, model and stepping, and the
 // OpenBLAS build (openblas_get_config()).
 std::string BlasCacheKey();
