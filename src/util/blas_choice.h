@@ -1,8 +1,9 @@
 // Choosing OpenBLAS's kernel set by measurement, once per CPU model.
 //
-// OpenBLAS (DYNAMIC_ARCH) picks its kernels by the CPU's name, and the name can mislead: on a
-// 2-core AMD EPYC (Zen 5, AVX-512 with bf16) its own choice, Cooperlake, trained the small LM
-// 1.54x slower than SkylakeX's kernels; on other machines it does not recognise the CPU at all.
+// OpenBLAS (DYNAMIC_ARCH) picks its kernels by the CPU's name, and the name can mislead: issue
+// 20 measured its own choice on a 2-core AMD EPYC (Zen 5, AVX-512 with bf16), Cooperlake,
+// training the small LM 1.54x slower than SkylakeX's kernels, where another machine of that
+// family found the two level (docs/results.md); elsewhere it does not recognise the CPU at all.
 // OPENBLAS_CORETYPE is read when the library loads, so each candidate is timed in a child
 // process (this same program, re-executed with ULMFIT_BLAS_PROBE set) on the matrix products
 // of a training step; the fastest is cached per CPU model and OpenBLAS build in the user's cache
