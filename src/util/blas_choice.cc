@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char** environ;
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -77,28 +79,47 @@ std::string OpenBlasBuild() {
 // Runs this program as a probe child with OPENBLAS_CORETYPE=core; its answer, or nullopt when
 // it failed, timed out or loaded another kernel set than asked for.
 std::optional<BlasProbe> RunProbeChild(const std::string& core, int threads) {
+  // The child's environment is built here: between fork and exec only async-signal-safe calls
+  // are safe (OpenBLAS's threads already exist, and one could hold malloc's lock).
+  std::vector<std::string> env = {std::string(kProbeVar) + "=" + std::to_string(threads),
+                                  "OPENBLAS_CORETYPE=" + core,
+                                  "ULMFIT_CPU_ENV=1"};  // no fixing, no re-exec, in the child
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) env.push_back("OMP_WAIT_POLICY=PASSIVE");
+  for (char** var = environ; *var != nullptr; ++var) {
+    const std::string_view entry(*var);
+    const std::string_view name = entry.substr(0, entry.find('='));
+    if (name != kProbeVar && name != "OPENBLAS_CORETYPE" && name != "ULMFIT_CPU_ENV") {
+      env.emplace_back(entry);
+    }
+  }
+  std::vector<char*> envp;
+  for (std::string& var : env) envp.push_back(var.data());
+  envp.push_back(nullptr);
+  char name[] = "ulmfit-blas-probe";
+  char* argv[] = {name, nullptr};
+  const int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
   int out[2];
-  if (pipe(out) != 0) return std::nullopt;
+  if (pipe(out) != 0) {
+    if (devnull >= 0) close(devnull);
+    return std::nullopt;
+  }
   const pid_t pid = fork();
   if (pid < 0) {
     close(out[0]);
     close(out[1]);
+    if (devnull >= 0) close(devnull);
     return std::nullopt;
   }
   if (pid == 0) {
     dup2(out[1], STDOUT_FILENO);
     close(out[0]);
     close(out[1]);
-    if (const int devnull = open("/dev/null", O_WRONLY); devnull >= 0) dup2(devnull, 2);
-    setenv(kProbeVar, std::to_string(threads).c_str(), 1);
-    setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
-    setenv("ULMFIT_CPU_ENV", "1", 1);  // no environment fixing, no re-exec, in the child
-    char name[] = "ulmfit-blas-probe";
-    char* argv[] = {name, nullptr};
-    execv("/proc/self/exe", argv);
+    if (devnull >= 0) dup2(devnull, STDERR_FILENO);
+    execve("/proc/self/exe", argv, envp.data());
     _exit(127);
   }
+  if (devnull >= 0) close(devnull);
   close(out[1]);
   std::string answer;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kProbeTimeoutMs);
