@@ -1,9 +1,8 @@
 #include "model/awd_lstm.h"
 
-#include "model/linear_cross_entropy.h"
-
 #include <cmath>
 
+#include "model/linear_cross_entropy.h"
 #include "model/lstm_layer.h"
 
 namespace ulmfit {
@@ -240,17 +239,18 @@ LmOutput LanguageModelImpl::forward(const torch::Tensor& tokens) {
 torch::Tensor LanguageModelImpl::ForwardLoss(const torch::Tensor& tokens,
                                              const torch::Tensor& target, LmOutput* out,
                                              bool fuse) {
+  const torch::Tensor& weight = decoder_->weight;
+  if (!fuse || !weight.device().is_cpu() || weight.scalar_type() != torch::kFloat) {
+    // CUDA (or autocast): the decoder in the autocast dtype, the loss in float32.
+    *out = forward(tokens);
+    return torch::nn::functional::cross_entropy(
+        out->logits.reshape({target.size(0), -1}).to(torch::kFloat), target);
+  }
   EncoderOutput enc = encoder_->forward(tokens);
   torch::Tensor dropped = LockedDropout(enc.raw, options_.output_p, is_training());
   *out = {torch::Tensor(), enc.raw, dropped};
-  if (fuse && dropped.device().is_cpu() && dropped.scalar_type() == torch::kFloat) {
-    return LinearCrossEntropy(dropped.reshape({target.size(0), -1}), decoder_->weight,
-                              decoder_->bias, target);
-  }
-  // CUDA (or autocast): the decoder in the autocast dtype, the loss in float32.
-  out->logits = decoder_->forward(dropped);
-  return torch::nn::functional::cross_entropy(
-      out->logits.reshape({target.size(0), -1}).to(torch::kFloat), target);
+  return LinearCrossEntropy(dropped.reshape({target.size(0), -1}), weight, decoder_->bias,
+                            target);
 }
 
 std::vector<std::vector<torch::Tensor>> LanguageModelImpl::LayerGroups() const {

@@ -167,11 +167,10 @@ class FileLock {
   int fd_;
 };
 
+// The cache's text; "" when it is missing or unreadable (the choice is then measured again).
 std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  absl::StatusOr<std::string> text = ReadFile(path);
+  return text.ok() ? *std::move(text) : "";
 }
 
 }  // namespace
