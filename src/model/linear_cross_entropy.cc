@@ -1,5 +1,11 @@
 #include "model/linear_cross_entropy.h"
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+
+#include "model/cpu_kernels.h"
+
 namespace ulmfit {
 namespace {
 
@@ -7,67 +13,86 @@ using torch::Tensor;
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// The (rows, vocab) buffer, reused while the shape and dtype stay the same.
-Tensor Scratch(int64_t rows, int64_t vocab, const torch::TensorOptions& options) {
-  thread_local Tensor buffer;
-  if (!buffer.defined() || buffer.size(0) != rows || buffer.size(1) != vocab ||
-      buffer.dtype() != options.dtype() || buffer.device() != options.device()) {
-    buffer = Tensor();  // free the old one first: the peak holds one buffer, not two
-    buffer = torch::empty({rows, vocab}, options);
-  }
-  return buffer;
-}
-
 class LinearCrossEntropyFunction
     : public torch::autograd::Function<LinearCrossEntropyFunction> {
  public:
   static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& weight,
-                        const Tensor& bias, const Tensor& target) {
-    const int64_t rows = x.size(0);
-    Tensor probs = Scratch(rows, weight.size(0), x.options());
+                        const Tensor& bias, const Tensor& target, int64_t block_rows) {
+    const int64_t rows = x.size(0), vocab = weight.size(0);
     const bool has_bias = bias.numel() > 0;
-    if (has_bias) {
-      torch::addmm_out(probs, bias, x, weight.t());
-    } else {
-      torch::mm_out(probs, x, weight.t());
+    // Inside forward grad mode is off, but the inputs still say whether they need gradients.
+    const bool want_dx = x.requires_grad(), want_dw = weight.requires_grad(),
+               want_db = has_bias && bias.requires_grad();
+    const bool want_grads = want_dx || want_dw || want_db;
+    const Tensor xc = x.contiguous(), wc = weight.contiguous(), bc = bias.contiguous();
+    const Tensor tc = target.contiguous();
+    Tensor dx = want_dx ? torch::empty_like(xc) : Tensor();
+    Tensor dw = want_dw ? torch::empty_like(wc) : Tensor();
+    // One bias-gradient row per thread: the row kernel adds into its thread's row, unlocked.
+    const int threads = at::get_num_threads();
+    Tensor db_parts = want_db ? torch::zeros({threads, vocab}, x.options()) : Tensor();
+    Tensor row_loss = torch::empty({rows}, x.options());
+    const int64_t block = std::max<int64_t>(1, std::min(block_rows, rows));
+    Tensor buffer = torch::empty({block, vocab}, x.options());
+    const Tensor weight_t = wc.t();
+    const float grad_scale = want_grads ? 1.0f / static_cast<float>(rows) : 0.0f;
+    for (int64_t start = 0; start < rows; start += block) {
+      const int64_t n = std::min(block, rows - start);
+      const Tensor xb = xc.narrow(0, start, n);
+      Tensor z = buffer.narrow(0, 0, n);
+      torch::mm_out(z, xb, weight_t);
+      float* zp = z.data_ptr<float>();
+      const float* bp = has_bias ? bc.data_ptr<float>() : nullptr;
+      const int64_t* tp = tc.data_ptr<int64_t>() + start;
+      float* lp = row_loss.data_ptr<float>() + start;
+      float* dbp = want_db ? db_parts.data_ptr<float>() : nullptr;
+      at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+        // The kernel indexes rows from the block's start: shift the per-row arrays to match.
+        cpu_kernels::SoftmaxCrossEntropyRows(
+            zp, begin, end, vocab, bp, tp, grad_scale, lp,
+            dbp ? dbp + at::get_thread_num() * vocab : nullptr);
+      });
+      if (!want_grads) continue;
+      if (want_dx) {
+        Tensor dxb = dx.narrow(0, start, n);
+        torch::mm_out(dxb, z, wc);
+      }
+      if (want_dw) {
+        if (start == 0) {
+          torch::mm_out(dw, z.t(), xb);
+        } else {
+          dw.addmm_(z.t(), xb);
+        }
+      }
     }
-    // log softmax_t = (z_t - m) - log sum exp(z - m), row by row, m the row's max.
-    const Tensor max = std::get<0>(probs.max(1, /*keepdim=*/true));
-    probs.sub_(max);
-    const Tensor picked = probs.gather(1, target.unsqueeze(1));  // z_t - m
-    probs.exp_();
-    const Tensor sum = probs.sum(1, /*keepdim=*/true);
-    probs.div_(sum);
-    const Tensor loss = (sum.log() - picked).mean();
-    ctx->save_for_backward({x, weight, target, probs});
-    ctx->saved_data["has_bias"] = has_bias;
-    return loss;
+    Tensor db = want_db ? db_parts.sum(0) : Tensor();
+    ctx->save_for_backward({dx, dw, db});
+    return row_loss.to(torch::kDouble).mean().to(x.scalar_type());
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_output) {
-    const variable_list saved = ctx->get_saved_variables();
-    const Tensor &x = saved[0], &weight = saved[1], &target = saved[2];
-    Tensor grad = saved[3];  // the probabilities, turned into dLoss/dlogits in place
-    const int64_t rows = x.size(0);
-    grad.scatter_add_(1, target.unsqueeze(1),
-                      torch::full({rows, 1}, -1.0, grad.options()));  // p - onehot
-    grad.mul_(grad_output[0] / static_cast<double>(rows));
-    Tensor dx, dweight, dbias;
-    if (ctx->needs_input_grad(0)) dx = grad.mm(weight);
-    if (ctx->needs_input_grad(1)) dweight = grad.t().mm(x);
-    if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) dbias = grad.sum(0);
-    return {dx, dweight, dbias, Tensor()};
+    variable_list grads = ctx->get_saved_variables();  // dx, dW, db of the mean loss
+    const Tensor& scale = grad_output[0];
+    // The usual upstream gradient is exactly 1 (the loss itself, or a sum with it): no pass then.
+    const bool unit = scale.numel() == 1 && scale.item<double>() == 1.0;
+    for (Tensor& g : grads) {
+      if (g.defined() && !unit) g = g * scale;
+    }
+    return {grads[0], grads[1], grads[2], Tensor(), Tensor()};
   }
 };
 
 }  // namespace
 
 Tensor LinearCrossEntropy(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                          const Tensor& target) {
+                          const Tensor& target, int64_t block_rows) {
+  TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat &&
+                  weight.scalar_type() == torch::kFloat,
+              "LinearCrossEntropy: float32 CPU tensors only (use linear + cross_entropy)");
   // autograd functions take defined tensors only: no bias is an empty one.
   return LinearCrossEntropyFunction::apply(x, weight,
                                            bias.defined() ? bias : torch::empty({0}, x.options()),
-                                           target);
+                                           target, block_rows);
 }
 
 }  // namespace ulmfit

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "model/cpu_kernels.h"
+
 namespace ulmfit {
 namespace {
 
@@ -66,6 +68,16 @@ void CellForward(const Tensor& gates, const Tensor& c_prev, Tensor& c) {
 void CellBackward(const Tensor& gates, const Tensor& c_prev, const Tensor& tanh_c,
                   const Tensor& grad_out, const Tensor& dh, Tensor& dc, Tensor& dgates) {
   const int64_t batch = dc.size(0), h = dc.size(1);
+  if (dc.scalar_type() == torch::kFloat) {
+    const float *gp = gates.data_ptr<float>(), *cpp = c_prev.data_ptr<float>(),
+                *tcp = tanh_c.data_ptr<float>(), *gop = grad_out.data_ptr<float>(),
+                *dhp = dh.data_ptr<float>();
+    float *dcp = dc.data_ptr<float>(), *dgp = dgates.data_ptr<float>();
+    at::parallel_for(0, batch, RowGrain(4 * h), [&](int64_t begin, int64_t end) {
+      cpu_kernels::LstmCellBackwardRows(gp, cpp, tcp, gop, dhp, dcp, dgp, begin, end, h);
+    });
+    return;
+  }
   AT_DISPATCH_FLOATING_TYPES(dc.scalar_type(), "lstm_cell_backward", [&] {
     const scalar_t* gp = gates.data_ptr<scalar_t>();
     const scalar_t* cpp = c_prev.data_ptr<scalar_t>();
@@ -117,15 +129,23 @@ class LstmCpuFunction : public torch::autograd::Function<LstmCpuFunction> {
     for (int64_t t = 0; t < steps; ++t) {
       Tensor g = gates[t];  // (B, 4H), contiguous
       g.addmm_(h_prev, w_hh_t);
-      g.narrow(1, 0, 2 * h).sigmoid_();  // i, f
-      g.narrow(1, 2 * h, h).tanh_();     // g
-      g.narrow(1, 3 * h, h).sigmoid_();  // o
-      Tensor c = cells[t];
-      CellForward(g, c_prev, c);
-      Tensor tc = tanh_c[t];
-      torch::tanh_out(tc, c);
-      Tensor h_t = out[t];
-      torch::mul_out(h_t, g.narrow(1, 3 * h, h), tc);
+      Tensor c = cells[t], tc = tanh_c[t], h_t = out[t];
+      if (x.scalar_type() == torch::kFloat) {
+        // Activations, cell, tanh and output in one pass (model/cpu_kernels.h).
+        float *gp = g.data_ptr<float>(), *cp = c.data_ptr<float>();
+        float *tcp = tc.data_ptr<float>(), *hp = h_t.data_ptr<float>();
+        const float* cpp = c_prev.data_ptr<float>();
+        at::parallel_for(0, batch, RowGrain(4 * h), [&](int64_t begin, int64_t end) {
+          cpu_kernels::LstmCellForwardRows(gp, cpp, cp, tcp, hp, begin, end, h);
+        });
+      } else {
+        g.narrow(1, 0, 2 * h).sigmoid_();  // i, f
+        g.narrow(1, 2 * h, h).tanh_();     // g
+        g.narrow(1, 3 * h, h).sigmoid_();  // o
+        CellForward(g, c_prev, c);
+        torch::tanh_out(tc, c);
+        torch::mul_out(h_t, g.narrow(1, 3 * h, h), tc);
+      }
       h_prev = h_t;
       c_prev = c;
     }

@@ -216,9 +216,10 @@ TEST(AwdLstmState, BatchSizeChangeSlicesOrZeroPadsTheState) {
 
 // Our CPU LSTM function against libtorch's kernel: outputs and the gradients of every input,
 // through the output sequence and through h_T / c_T.
-void CheckLstmLayerAgainstLibtorch(int64_t steps, torch::Dtype dtype, double atol) {
+void CheckLstmLayerAgainstLibtorch(int64_t steps, torch::Dtype dtype, double atol,
+                                   int64_t h = 5) {
   torch::manual_seed(steps);
-  const int64_t batch = 3, in = 4, h = 5;
+  const int64_t batch = 3, in = 4;
   auto opts = torch::TensorOptions().dtype(dtype);
   std::vector<torch::Tensor> inputs = {
       torch::randn({steps, batch, in}, opts), torch::randn({1, batch, h}, opts),
@@ -254,6 +255,8 @@ TEST(AwdLstmLayer, CpuFunctionMatchesLibtorchInDouble) {
 
 TEST(AwdLstmLayer, CpuFunctionMatchesLibtorchInFloat) {
   CheckLstmLayerAgainstLibtorch(6, torch::kFloat, 1e-5);
+  // Two whole 16-float vectors and a 5-float rest per gate: the float kernel's both paths.
+  CheckLstmLayerAgainstLibtorch(6, torch::kFloat, 1e-5, /*h=*/37);
 }
 
 TEST(AwdLstmLoss, ArTarMatchesHandComputedValue) {

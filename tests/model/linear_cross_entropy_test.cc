@@ -1,5 +1,5 @@
 // The fused decoder + loss against the unfused reference (torch::linear, then cross_entropy):
-// the same loss and gradients, call after call on the reused buffer, and through the LM's
+// the same loss and gradients whatever the block size, without gradients, and through the LM's
 // ForwardLoss with a tied decoder.
 #include "model/linear_cross_entropy.h"
 
@@ -24,11 +24,12 @@ struct Grads {
   torch::Tensor loss, dx, dw, db;
 };
 
-Grads LossAndGrads(bool fused, const torch::Tensor& x0, const torch::Tensor& w0, const torch::Tensor& b0,
-          const torch::Tensor& target) {
+Grads LossAndGrads(bool fused, const torch::Tensor& x0, const torch::Tensor& w0,
+                   const torch::Tensor& b0, const torch::Tensor& target,
+                   int64_t block_rows = kLinearCrossEntropyBlockRows) {
   torch::Tensor x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true);
   torch::Tensor b = b0.defined() ? b0.clone().requires_grad_(true) : torch::Tensor();
-  torch::Tensor loss = fused ? LinearCrossEntropy(x, w, b, target)
+  torch::Tensor loss = fused ? LinearCrossEntropy(x, w, b, target, block_rows)
                              : torch::nn::functional::cross_entropy(torch::linear(x, w, b), target);
   // A non-unit upstream gradient, as when the loss is part of a sum with a factor.
   (loss * 0.7).backward();
@@ -38,23 +39,41 @@ Grads LossAndGrads(bool fused, const torch::Tensor& x0, const torch::Tensor& w0,
 TEST(LinearCrossEntropy, MatchesLinearThenCrossEntropy) {
   torch::manual_seed(3);
   for (bool with_bias : {true, false}) {
-    // Two shapes in turn, then the first again: the buffer is re-made and reused.
+    // Vocabularies shorter and longer than one 16-float vector, with a rest after it.
     for (const auto& [rows, in, vocab] : {std::tuple<int64_t, int64_t, int64_t>{7, 5, 11},
-                                          {16, 3, 29}, {7, 5, 11}, {7, 5, 11}}) {
+                                          {16, 3, 29}, {10, 4, 50}}) {
       // Large logits too: the row max keeps exp from overflowing.
       const torch::Tensor x = torch::randn({rows, in}) * 8;
       const torch::Tensor w = torch::randn({vocab, in}) * 3;
       const torch::Tensor b = with_bias ? torch::randn({vocab}) : torch::Tensor();
       const torch::Tensor target = torch::randint(vocab, {rows}, torch::kLong);
       const Grads want = LossAndGrads(false, x, w, b, target);
-      const Grads got = LossAndGrads(true, x, w, b, target);
-      ExpectClose(got.loss, want.loss, "loss");
-      ExpectClose(got.dx, want.dx, "d/dx");
-      ExpectClose(got.dw, want.dw, "d/dweight");
-      if (with_bias) ExpectClose(got.db, want.db, "d/dbias");
-      EXPECT_TRUE(std::isfinite(got.loss.item<double>()));
+      // One block, blocks that divide the rows unevenly, and one row at a time.
+      for (int64_t block_rows : {int64_t{256}, int64_t{3}, int64_t{1}}) {
+        const Grads got = LossAndGrads(true, x, w, b, target, block_rows);
+        ExpectClose(got.loss, want.loss, "loss");
+        ExpectClose(got.dx, want.dx, "d/dx");
+        ExpectClose(got.dw, want.dw, "d/dweight");
+        if (with_bias) ExpectClose(got.db, want.db, "d/dbias");
+        EXPECT_TRUE(std::isfinite(got.loss.item<double>()));
+      }
     }
   }
+}
+
+TEST(LinearCrossEntropy, WithoutGradientsGivesTheSameLoss) {
+  torch::manual_seed(4);
+  const torch::Tensor x = torch::randn({9, 6}), w = torch::randn({33, 6}), b = torch::randn({33});
+  const torch::Tensor target = torch::randint(33, {9}, torch::kLong);
+  const torch::Tensor want = torch::nn::functional::cross_entropy(torch::linear(x, w, b), target);
+  torch::NoGradGuard no_grad;  // evaluation: nothing needs a gradient
+  ExpectClose(LinearCrossEntropy(x, w, b, target, 4), want, "loss without gradients");
+}
+
+TEST(LinearCrossEntropy, RefusesOtherThanFloat32) {
+  const torch::Tensor x = torch::randn({2, 3}, torch::kDouble), w = torch::randn({5, 3}, torch::kDouble);
+  EXPECT_THROW(LinearCrossEntropy(x, w, torch::Tensor(), torch::zeros({2}, torch::kLong)),
+               c10::Error);
 }
 
 TEST(LinearCrossEntropy, LanguageModelLossIsTheSameFusedOrNot) {

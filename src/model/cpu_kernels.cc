@@ -1,0 +1,246 @@
+#include "model/cpu_kernels.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+// One source, three builds of each kernel (GCC/Clang function multi-versioning): the loader
+// picks the widest the CPU runs. The math is written on 16-float vectors (GCC vector
+// extensions); each build lowers them to one AVX-512 register, two AVX2 or four SSE ones.
+#if defined(__x86_64__) && (defined(__clang__) ? __clang_major__ >= 14 : defined(__GNUC__))
+#define ULMFIT_KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define ULMFIT_KERNEL
+#endif
+#define ULMFIT_INLINE inline __attribute__((always_inline))
+// The 16-float helpers take and return vectors by value; they are always inlined into the
+// kernels, so the calling-convention note that GCC gives for such functions never applies.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace ulmfit::cpu_kernels {
+namespace {
+
+constexpr int kLanes = 16;
+typedef float F16 __attribute__((vector_size(64)));
+typedef int32_t I16 __attribute__((vector_size(64)));
+
+ULMFIT_INLINE F16 Splat(float v) { return F16{} + v; }
+
+ULMFIT_INLINE F16 Load(const float* p) {
+  F16 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+ULMFIT_INLINE void Store(float* p, F16 v) { std::memcpy(p, &v, sizeof(v)); }
+
+// The first n (< 16) floats of p, the other lanes `fill`.
+ULMFIT_INLINE F16 LoadPart(const float* p, int64_t n, float fill) {
+  float lanes[kLanes];
+  for (int i = 0; i < kLanes; ++i) lanes[i] = fill;
+  std::memcpy(lanes, p, n * sizeof(float));
+  return Load(lanes);
+}
+
+ULMFIT_INLINE void StorePart(float* p, F16 v, int64_t n) {
+  float lanes[kLanes];
+  Store(lanes, v);
+  std::memcpy(p, lanes, n * sizeof(float));
+}
+
+ULMFIT_INLINE F16 Max(F16 a, F16 b) { return a > b ? a : b; }
+ULMFIT_INLINE F16 Min(F16 a, F16 b) { return a < b ? a : b; }
+
+ULMFIT_INLINE float SumLanes(F16 v) {
+  float s = 0;
+  for (int i = 0; i < kLanes; ++i) s += v[i];
+  return s;
+}
+
+ULMFIT_INLINE float MaxLanes(F16 v) {
+  float m = v[0];
+  for (int i = 1; i < kLanes; ++i) m = v[i] > m ? v[i] : m;
+  return m;
+}
+
+// exp(x): x = n ln2 + r with |r| <= ln2/2, exp(r) by Cephes' expf polynomial, 2^n into the
+// exponent bits. Inputs are clamped to [-86.5, 88]: below, the result (< 3e-38) stands for 0.
+ULMFIT_INLINE F16 Exp(F16 x) {
+  x = Min(Max(x, Splat(-86.5f)), Splat(88.0f));
+  const F16 shifter = Splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
+  const F16 n = (x * 1.44269504088896341f + shifter) - shifter;
+  const F16 r = x - n * 0.693359375f - n * -2.12194440e-4f;  // ln2 in two parts
+  F16 p = Splat(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const I16 exponent = __builtin_convertvector(n, I16) << 23;
+  return reinterpret_cast<F16>(reinterpret_cast<I16>(p) + exponent);
+}
+
+ULMFIT_INLINE F16 Sigmoid(F16 x) { return 1.0f / (1.0f + Exp(-x)); }
+
+// tanh: Cephes' tanhf odd polynomial near 0 (where 1 - 2/(e^2x + 1) would lose digits), that
+// identity elsewhere.
+ULMFIT_INLINE F16 Tanh(F16 x) {
+  const F16 z = x * x;
+  F16 p = Splat(-5.70498872745e-3f);
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  const F16 small = p * z * x + x;
+  const F16 large = 1.0f - 2.0f / (Exp(x + x) + 1.0f);
+  const F16 ax = x < 0 ? -x : x;
+  return ax < 0.625f ? small : large;
+}
+
+}  // namespace
+
+ULMFIT_KERNEL
+void SoftmaxCrossEntropyRows(float* z, int64_t begin, int64_t end, int64_t vocab,
+                             const float* bias, const int64_t* target, float grad_scale,
+                             float* loss, float* bias_grad) {
+  const int64_t full = vocab - vocab % kLanes, rest = vocab - full;
+  const float lowest = -std::numeric_limits<float>::infinity();
+  for (int64_t row = begin; row < end; ++row) {
+    float* zr = z + row * vocab;
+    // Pass 1: the bias, and the row's max.
+    F16 vmax = Splat(lowest);
+    for (int64_t j = 0; j < full; j += kLanes) {
+      F16 v = Load(zr + j);
+      if (bias) Store(zr + j, v += Load(bias + j));
+      vmax = Max(vmax, v);
+    }
+    float m = MaxLanes(vmax);
+    for (int64_t j = full; j < vocab; ++j) {
+      if (bias) zr[j] += bias[j];
+      m = zr[j] > m ? zr[j] : m;
+    }
+    const float picked = zr[target[row]] - m;
+    // Pass 2: exp(z - max), kept for the gradient, and its sum.
+    const bool keep = grad_scale > 0;
+    const F16 vm = Splat(m);
+    F16 vsum = F16{};
+    for (int64_t j = 0; j < full; j += kLanes) {
+      const F16 e = Exp(Load(zr + j) - vm);
+      if (keep) Store(zr + j, e);
+      vsum += e;
+    }
+    if (rest) {
+      F16 e = Exp(LoadPart(zr + full, rest, m) - vm);
+      for (int64_t i = rest; i < kLanes; ++i) e[i] = 0;
+      if (keep) StorePart(zr + full, e, rest);
+      vsum += e;
+    }
+    const float sum = SumLanes(vsum);
+    loss[row] = std::log(sum) - picked;
+    if (!keep) {
+      for (int64_t j = 0; j < vocab; ++j) zr[j] -= m;
+      continue;
+    }
+    // Pass 3: grad_scale * (softmax - onehot), summed into the bias gradient.
+    const float scale = grad_scale / sum;
+    for (int64_t j = 0; j < full; j += kLanes) {
+      const F16 g = Load(zr + j) * scale;
+      Store(zr + j, g);
+      if (bias_grad) Store(bias_grad + j, Load(bias_grad + j) + g);
+    }
+    for (int64_t j = full; j < vocab; ++j) {
+      zr[j] *= scale;
+      if (bias_grad) bias_grad[j] += zr[j];
+    }
+    zr[target[row]] -= grad_scale;
+    if (bias_grad) bias_grad[target[row]] -= grad_scale;
+  }
+}
+
+namespace {
+
+// Loads and stores of 16 floats, or of the first n (< 16) of them at a row's end.
+template <bool kPart>
+ULMFIT_INLINE F16 LoadN(const float* p, int64_t n) {
+  if constexpr (kPart) {
+    return LoadPart(p, n, 0.0f);
+  } else {
+    return Load(p);
+  }
+}
+
+template <bool kPart>
+ULMFIT_INLINE void StoreN(float* p, F16 v, int64_t n) {
+  if constexpr (kPart) {
+    StorePart(p, v, n);
+  } else {
+    Store(p, v);
+  }
+}
+
+template <bool kPart>
+ULMFIT_INLINE void CellForward16(float* gi, float* gf, float* gg, float* go, const float* cp,
+                                 float* c, float* tc, float* h, int64_t n) {
+  const F16 i = Sigmoid(LoadN<kPart>(gi, n)), f = Sigmoid(LoadN<kPart>(gf, n)),
+            g = Tanh(LoadN<kPart>(gg, n)), o = Sigmoid(LoadN<kPart>(go, n));
+  const F16 cv = f * LoadN<kPart>(cp, n) + i * g;
+  const F16 t = Tanh(cv);
+  StoreN<kPart>(gi, i, n);
+  StoreN<kPart>(gf, f, n);
+  StoreN<kPart>(gg, g, n);
+  StoreN<kPart>(go, o, n);
+  StoreN<kPart>(c, cv, n);
+  StoreN<kPart>(tc, t, n);
+  StoreN<kPart>(h, o * t, n);
+}
+
+}  // namespace
+
+ULMFIT_KERNEL
+void LstmCellForwardRows(float* gates, const float* c_prev, float* c, float* tanh_c, float* h,
+                         int64_t begin, int64_t end, int64_t hidden) {
+  for (int64_t b = begin; b < end; ++b) {
+    float* gi = gates + b * 4 * hidden;
+    const int64_t r = b * hidden;
+    int64_t j = 0;
+    for (; j + kLanes <= hidden; j += kLanes) {
+      CellForward16<false>(gi + j, gi + hidden + j, gi + 2 * hidden + j, gi + 3 * hidden + j,
+                           c_prev + r + j, c + r + j, tanh_c + r + j, h + r + j, kLanes);
+    }
+    if (j < hidden) {
+      CellForward16<true>(gi + j, gi + hidden + j, gi + 2 * hidden + j, gi + 3 * hidden + j,
+                          c_prev + r + j, c + r + j, tanh_c + r + j, h + r + j, hidden - j);
+    }
+  }
+}
+
+ULMFIT_KERNEL
+void LstmCellBackwardRows(const float* gates, const float* c_prev, const float* tanh_c,
+                          const float* grad_out, const float* dh, float* dc, float* dgates,
+                          int64_t begin, int64_t end, int64_t hidden) {
+  // Plain loops: nothing here but products and sums, which every build vectorises itself.
+  for (int64_t b = begin; b < end; ++b) {
+    const float* gi = gates + b * 4 * hidden;
+    const float* gf = gi + hidden;
+    const float* gg = gi + 2 * hidden;
+    const float* go = gi + 3 * hidden;
+    float* di = dgates + b * 4 * hidden;
+    float* df = di + hidden;
+    float* dg = di + 2 * hidden;
+    float* d_o = di + 3 * hidden;
+    const int64_t r = b * hidden;
+    for (int64_t j = 0; j < hidden; ++j) {
+      const float i = gi[j], f = gf[j], g = gg[j], o = go[j], tc = tanh_c[r + j];
+      const float dh_t = grad_out[r + j] + dh[r + j];
+      const float dc_t = dc[r + j] + dh_t * o * (1 - tc * tc);
+      di[j] = dc_t * g * i * (1 - i);
+      df[j] = dc_t * c_prev[r + j] * f * (1 - f);
+      dg[j] = dc_t * i * (1 - g * g);
+      d_o[j] = dh_t * tc * o * (1 - o);
+      dc[r + j] = dc_t * f;
+    }
+  }
+}
+
+}  // namespace ulmfit::cpu_kernels
