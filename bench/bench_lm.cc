@@ -6,7 +6,10 @@
 //
 //   bench_lm [--device cpu|cuda] [--steps N] [--warmup N] [--model full|small|both]
 //            [--threads N] [--vocab V] [--bs B] [--bptt T] [--layer 0|1] [--fused-loss 0|1]
+//            [--cpu-bf16 0|1]
 // --fused-loss 0 times the decoder and loss unfused (linear, then cross_entropy), as before.
+// --cpu-bf16 1 times the steps as run.cpu_bf16 trains them (products in bfloat16, on a CPU
+// with AVX512_BF16 or AMX); the FLOP/s are then those of bfloat16 products.
 //
 // FLOPs counted: per token and layer 2*(in*4h + h*4h) for the input and recurrent projections,
 // plus 2*emb*vocab for the decoder; training = 3x forward (forward, grad wrt input, wrt weight).
@@ -24,6 +27,7 @@
 
 #include "bench_util.h"
 #include "model/awd_lstm.h"
+#include "model/cpu_bf16.h"
 #include "model/lstm_layer.h"
 #include "util/cpu_env.h"
 
@@ -45,6 +49,7 @@ struct Flags {
   int64_t bptt = 70;
   bool layer = true;  // also time one LSTM layer, ours vs libtorch's kernel
   bool fused_loss = true;  // the CPU decoder + loss as one LinearCrossEntropy, as training does
+  bool cpu_bf16 = false;   // run.cpu_bf16
 };
 
 struct ModelShape {
@@ -128,8 +133,12 @@ void BenchModel(const ModelShape& shape, const Flags& flags, const torch::Device
     const auto t0 = Clock::now();
     optimizer.zero_grad();
     LmOutput out;
-    torch::Tensor loss = model->ForwardLoss(input, target.reshape({-1}), &out, flags.fused_loss);
-    loss = loss + ArTarLoss(out, 2.0, 1.0);  // after ForwardLoss has filled `out`
+    torch::Tensor loss;
+    {
+      CpuBf16Scope bf16(flags.cpu_bf16);
+      loss = model->ForwardLoss(input, target.reshape({-1}), &out, flags.fused_loss);
+      loss = loss + ArTarLoss(out, 2.0, 1.0);  // after ForwardLoss has filled `out`
+    }
     Sync(device);
     const auto t1 = Clock::now();
     loss.backward();
@@ -223,6 +232,8 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       f->layer = std::atoi(v) != 0;
     } else if (arg == "--fused-loss" && (v = value())) {
       f->fused_loss = std::atoi(v) != 0;
+    } else if (arg == "--cpu-bf16" && (v = value())) {
+      f->cpu_bf16 = std::atoi(v) != 0;
     } else {
       std::fprintf(stderr, "bench_lm: bad argument '%s'\n", arg.c_str());
       return false;
@@ -242,7 +253,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: bench_lm [--device cpu|cuda] [--steps N] [--warmup N] "
                  "[--model full|small|both] [--threads N] [--vocab V] [--bs B] [--bptt T] "
-                 "[--layer 0|1] [--fused-loss 0|1]\n");
+                 "[--layer 0|1] [--fused-loss 0|1] [--cpu-bf16 0|1]\n");
     return 2;
   }
   ulmfit::ConfigureThreads(flags.threads);

@@ -92,6 +92,7 @@ absl::StatusOr<PoolLearner::Trained> PoolLearner::Train(const std::vector<int64_
   job.checkpoint_minutes = config_.run.checkpoint_minutes;
   job.log_every = 1 << 30;  // a round's loop is short: the simulation logs per round
   job.device = device_;
+  job.cpu_bf16 = config_.run.cpu_bf16;
   ASSIGN_OR_RETURN(trained.result, TrainClassifier(job));
   if (trained.result.outcome != StageOutcome::kCompleted) trained.model = nullptr;
   return trained;

@@ -39,6 +39,7 @@ struct RunConfig {
   DistributedBackend distributed_backend = DistributedBackend::kAuto;
   double distributed_timeout_s = 1800;      // a collective or rendezvous waiting longer fails
   bool batch_per_rank = false;              // batch_size per process, not for the whole job
+  bool cpu_bf16 = false;  // CPU training: the model's products in bfloat16 (AVX512_BF16/AMX)
 };
 
 // A corpus for language modelling: one document per line of a file, or one per file in a folder.

@@ -31,6 +31,7 @@ void VisitFields(RunConfig& c, V& v) {
   v("distributed_backend", c.distributed_backend);
   v("distributed_timeout_s", c.distributed_timeout_s);
   v("batch_per_rank", c.batch_per_rank);
+  v("cpu_bf16", c.cpu_bf16);
 }
 
 template <typename V>

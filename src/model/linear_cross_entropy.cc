@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "model/cpu_bf16.h"
 #include "model/cpu_kernels.h"
 
 namespace ulmfit {
@@ -34,13 +35,20 @@ class LinearCrossEntropyFunction
     Tensor row_loss = torch::empty({rows}, x.options());
     const int64_t block = std::max<int64_t>(1, std::min(block_rows, rows));
     Tensor buffer = torch::empty({block, vocab}, x.options());
-    const Tensor weight_t = wc.t();
+    // run.cpu_bf16: the products in bfloat16 (model/cpu_bf16.h), the weight converted once.
+    const bool bf16 = CpuBf16Enabled();
+    const Tensor wp = bf16 ? wc.to(torch::kBFloat16) : wc;
+    const Tensor weight_t = wp.t();
     const float grad_scale = want_grads ? 1.0f / static_cast<float>(rows) : 0.0f;
     for (int64_t start = 0; start < rows; start += block) {
       const int64_t n = std::min(block, rows - start);
       const Tensor xb = xc.narrow(0, start, n);
       Tensor z = buffer.narrow(0, 0, n);
-      torch::mm_out(z, xb, weight_t);
+      if (bf16) {
+        z.copy_(MmBf16(xb, weight_t));
+      } else {
+        torch::mm_out(z, xb, weight_t);
+      }
       float* zp = z.data_ptr<float>();
       const float* bp = has_bias ? bc.data_ptr<float>() : nullptr;
       const int64_t* tp = tc.data_ptr<int64_t>() + start;
@@ -55,10 +63,17 @@ class LinearCrossEntropyFunction
       if (!want_grads) continue;
       if (want_dx) {
         Tensor dxb = dx.narrow(0, start, n);
-        torch::mm_out(dxb, z, wc);
+        if (bf16) {
+          dxb.copy_(MmBf16(z, wp));
+        } else {
+          torch::mm_out(dxb, z, wc);
+        }
       }
       if (want_dw) {
-        if (start == 0) {
+        if (bf16) {
+          const Tensor part = MmBf16(z.t(), xb);
+          start == 0 ? dw.copy_(part) : dw.add_(part);
+        } else if (start == 0) {
           torch::mm_out(dw, z.t(), xb);
         } else {
           dw.addmm_(z.t(), xb);

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "model/cpu_bf16.h"
 #include "model/cpu_kernels.h"
 
 namespace ulmfit {
@@ -118,17 +119,26 @@ class LstmCpuFunction : public torch::autograd::Function<LstmCpuFunction> {
                                const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
                                const Tensor& b_ih, const Tensor& b_hh) {
     const int64_t steps = x.size(0), batch = x.size(1), in = x.size(2), h = w_hh.size(1);
+    // run.cpu_bf16: the products in bfloat16 (model/cpu_bf16.h); backward does as forward did.
+    const bool bf16 = CpuBf16Enabled() && x.scalar_type() == torch::kFloat;
+    ctx->saved_data["bf16"] = bf16;
     // (T*B, 4H): every step's input projection in one GEMM, both biases folded in.
-    Tensor gates = torch::addmm(b_ih + b_hh, x.reshape({steps * batch, in}), w_ih.t())
+    const Tensor x2 = x.reshape({steps * batch, in});
+    Tensor gates = (bf16 ? MmBf16(x2, w_ih.t()).add_(b_ih + b_hh)
+                         : torch::addmm(b_ih + b_hh, x2, w_ih.t()))
                        .view({steps, batch, 4 * h});
     Tensor cells = torch::empty({steps, batch, h}, x.options());
     Tensor tanh_c = torch::empty_like(cells);
     Tensor out = torch::empty_like(cells);
     Tensor h_prev = h0[0].contiguous(), c_prev = c0[0].contiguous();
-    const Tensor w_hh_t = w_hh.t();
+    const Tensor w_hh_t = bf16 ? w_hh.to(torch::kBFloat16).t() : w_hh.t();
     for (int64_t t = 0; t < steps; ++t) {
       Tensor g = gates[t];  // (B, 4H), contiguous
-      g.addmm_(h_prev, w_hh_t);
+      if (bf16) {
+        g.add_(MmBf16(h_prev, w_hh_t));
+      } else {
+        g.addmm_(h_prev, w_hh_t);
+      }
       Tensor c = cells[t], tc = tanh_c[t], h_t = out[t];
       if (x.scalar_type() == torch::kFloat) {
         // Activations, cell, tanh and output in one pass (model/cpu_kernels.h).
@@ -165,23 +175,31 @@ class LstmCpuFunction : public torch::autograd::Function<LstmCpuFunction> {
     Tensor dc = grads[2][0].contiguous().clone();                 // (B, H): dL/dc_t from t+1
     Tensor dgates = torch::empty({steps, batch, 4 * h}, x.options());  // pre-activation grads
     const Tensor c0_b = c0[0].contiguous();
+    const bool bf16 = ctx->saved_data["bf16"].toBool();
+    auto mm = [bf16](const Tensor& a, const Tensor& b) { return bf16 ? MmBf16(a, b) : a.mm(b); };
+    const Tensor w_hh_b = bf16 ? w_hh.to(torch::kBFloat16) : w_hh;
     for (int64_t t = steps - 1; t >= 0; --t) {
       Tensor dg = dgates[t];
       CellBackward(gates[t], t > 0 ? cells[t - 1] : c0_b, tanh_c[t], grad_out[t], dh, dc, dg);
-      torch::mm_out(dh, dg, w_hh);  // (B, 4H) @ (4H, H) -> dL/dh_{t-1}
+      // (B, 4H) @ (4H, H) -> dL/dh_{t-1}
+      if (bf16) {
+        dh.copy_(MmBf16(dg, w_hh_b));
+      } else {
+        torch::mm_out(dh, dg, w_hh);
+      }
     }
     // Weight and input gradients: single GEMMs over all T*B rows.
     const Tensor dg2 = dgates.view({steps * batch, 4 * h});
     Tensor dx, dw_ih, dw_hh, db_ih, db_hh;
-    if (ctx->needs_input_grad(0)) dx = dg2.mm(w_ih).view({steps, batch, in});
-    if (ctx->needs_input_grad(3)) dw_ih = dg2.t().mm(x.reshape({steps * batch, in}));
+    if (ctx->needs_input_grad(0)) dx = mm(dg2, w_ih).view({steps, batch, in});
+    if (ctx->needs_input_grad(3)) dw_ih = mm(dg2.t(), x.reshape({steps * batch, in}));
     if (ctx->needs_input_grad(4)) {
       // sum_t dgates_t^T h_{t-1}, with h_{-1} = h0
-      dw_hh = dgates[0].t().mm(h0[0]);
+      dw_hh = mm(dgates[0].t(), h0[0]);
       if (steps > 1) {
         const int64_t rows = (steps - 1) * batch;
-        dw_hh.addmm_(dg2.narrow(0, batch, rows).t(),
-                     out.view({steps * batch, h}).narrow(0, 0, rows));
+        dw_hh.add_(mm(dg2.narrow(0, batch, rows).t(),
+                      out.view({steps * batch, h}).narrow(0, 0, rows)));
       }
     }
     if (ctx->needs_input_grad(5) || ctx->needs_input_grad(6)) {

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "infer/classifier.h"
+#include "model/cpu_bf16.h"
 #include "model/weights.h"
 #include "train/autocast.h"
 #include "train/precise_bn.h"
@@ -78,7 +79,8 @@ class ClasLoop {
         sync_(sync), state_(state), multipliers_(DiscriminativeMultipliers(
                            static_cast<int>(optimizer.param_groups().size()),
                            job.config.lr_factor)),
-        mixed_precision_(job.config.mixed_precision && job.device.is_cuda()) {}
+        mixed_precision_(job.config.mixed_precision && job.device.is_cuda()),
+        cpu_bf16_(job.cpu_bf16) {}
 
   // Trains the planned epoch from the state's position; returns the stop signal (0 when the
   // epoch finished).
@@ -103,6 +105,7 @@ class ClasLoop {
   TrainingState& state_;
   const std::vector<double> multipliers_;
   const bool mixed_precision_;
+  const bool cpu_bf16_;  // resolved by TrainClassifier: asked for, and usable here
   ProgressLine progress_;
   double train_seconds_ = 0;  // of the epoch in this process (since the resume, if any)
   int64_t resumed_docs_ = 0;  // documents of the epoch trained before a resume
@@ -117,6 +120,7 @@ absl::StatusOr<double> ClasLoop::Step(const EpochPlan& plan, int64_t i, const Cl
   double loss_value = 0;
   {
     AutocastScope autocast(mixed_precision_);
+    CpuBf16Scope cpu_bf16(cpu_bf16_);
     const ClassifierOutput out = model_->forward(batch.tokens.to(job_.device));
     loss = torch::nn::functional::cross_entropy(out.logits.to(torch::kFloat),
                                                 batch.labels.to(job_.device));
@@ -300,6 +304,13 @@ absl::StatusOr<StageResult> TrainClassifier(ClasTrainingJob& job) {
 
   int total_epochs = 0;
   for (const auto& phase : job.phases) total_epochs += phase.epochs;
+  std::string bf16_not_used;
+  job.cpu_bf16 = UseCpuBf16(job.cpu_bf16, job.device, &bf16_not_used);
+  if (!bf16_not_used.empty()) {
+    LogInfo(fmt::format("classify: {}; training in float32", bf16_not_used));
+  } else if (job.cpu_bf16) {
+    LogInfo("classify: run.cpu_bf16: the encoder's products in bfloat16, the rest in float32");
+  }
   ClasLoop loop(job, *optimizer, checkpoints, state, sync ? &*sync : nullptr);
   StageResult result;
   int global_epoch = 0;

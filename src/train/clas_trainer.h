@@ -36,6 +36,7 @@ struct ClasTrainingJob {
   double checkpoint_minutes = 10;
   int log_every = 50;
   torch::Device device{torch::kCPU};
+  bool cpu_bf16 = false;  // run.cpu_bf16 (model/cpu_bf16.h)
   // Data-parallel: the processes training together (null: this one alone). Then `train` gives
   // this rank's rows of the job's batches (ClasBatcher::SetShard), the head's BatchNorm uses the
   // job's batch statistics, and validation is split by batches and combined.

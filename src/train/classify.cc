@@ -276,6 +276,7 @@ absl::StatusOr<StageResult> RunClassifyFrom(const Config& config, bool resume,
   job.checkpoint_minutes = config.run.checkpoint_minutes;
   job.log_every = config.run.log_every;
   job.device = device;
+  job.cpu_bf16 = config.run.cpu_bf16;
   job.world = CurrentWorld();
   ASSIGN_OR_RETURN(StageResult result, TrainClassifier(job));
   if (result.outcome != StageOutcome::kCompleted) return result;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "infer/language_model.h"
+#include "model/cpu_bf16.h"
 #include "train/autocast.h"
 #include "train/schedule.h"
 #include "train/training_loop.h"
@@ -58,7 +59,8 @@ class LmLoop {
         sync_(sync),
         state_(state), batches_per_epoch_(batches_per_epoch),
         schedule_(job.schedule, job.lr, job.optimizer.beta1, batches_per_epoch * job.epochs),
-        mixed_precision_(job.mixed_precision && job.device.is_cuda()) {}
+        mixed_precision_(job.mixed_precision && job.device.is_cuda()),
+        cpu_bf16_(job.cpu_bf16) {}
 
   // Trains from the state's position to the end of its epoch; returns the stop signal (0 when
   // the epoch finished).
@@ -81,6 +83,7 @@ class LmLoop {
   const int64_t batches_per_epoch_;
   const LrSchedule schedule_;
   const bool mixed_precision_;
+  const bool cpu_bf16_;  // resolved by TrainLanguageModel: asked for, and usable here
   ProgressLine progress_;
   std::chrono::steady_clock::time_point epoch_start_;
   int64_t first_step_ = 0;
@@ -102,6 +105,7 @@ absl::StatusOr<double> LmLoop::Step(int64_t i, const LmBatch& batch,
   torch::Tensor loss;
   {
     AutocastScope autocast(mixed_precision_);
+    CpuBf16Scope cpu_bf16(cpu_bf16_);
     LmOutput out;
     lm_loss = model_->ForwardLoss(input, target, &out);
     loss = lm_loss;
@@ -317,6 +321,15 @@ absl::StatusOr<StageResult> TrainLanguageModel(LmTrainingJob& job) {
   if (job.mixed_precision && !job.device.is_cuda()) {
     LogInfo(fmt::format("{}: mixed_precision applies to CUDA only; training in float32 on {}",
                         job.stage, job.device.str()));
+  }
+
+  std::string bf16_not_used;
+  job.cpu_bf16 = UseCpuBf16(job.cpu_bf16, job.device, &bf16_not_used);
+  if (!bf16_not_used.empty()) {
+    LogInfo(fmt::format("{}: {}; training in float32", job.stage, bf16_not_used));
+  } else if (job.cpu_bf16) {
+    LogInfo(fmt::format("{}: run.cpu_bf16: the model's products in bfloat16, the rest in float32",
+                        job.stage));
   }
 
   LmLoop loop(job, *optimizer, checkpoints, state, batches_per_epoch,

@@ -36,6 +36,7 @@ struct LmTrainingJob {
   int64_t bptt = 70;                  // for scaling lr with the sequence length
   bool scale_lr_with_seq_len = false;
   bool mixed_precision = false;
+  bool cpu_bf16 = false;  // run.cpu_bf16 (model/cpu_bf16.h)
   int64_t max_steps_per_epoch = 0;    // 0 = full epochs
   bool resume = false;
   double checkpoint_minutes = 10;
@@ -61,6 +62,7 @@ LmTrainingJob LmJobFromConfig(const LmStageConfig& stage, const RunConfig& run,
   job.bptt = stage.bptt;
   job.scale_lr_with_seq_len = stage.variable_bptt;  // AWD-LSTM: lr * seq_len / bptt
   job.mixed_precision = stage.mixed_precision;
+  job.cpu_bf16 = run.cpu_bf16;
   job.max_steps_per_epoch = stage.max_steps;
   job.resume = resume;
   job.checkpoint_minutes = run.checkpoint_minutes;
