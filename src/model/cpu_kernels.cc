@@ -13,9 +13,6 @@
 #define ULMFIT_KERNEL
 #endif
 #define ULMFIT_INLINE inline __attribute__((always_inline))
-// The 16-float helpers take and return vectors by value; they are always inlined into the
-// kernels, so the calling-convention note that GCC gives for such functions never applies.
-#pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace ulmfit::cpu_kernels {
 namespace {
@@ -24,53 +21,47 @@ constexpr int kLanes = 16;
 typedef float F16 __attribute__((vector_size(64)));
 typedef int32_t I16 __attribute__((vector_size(64)));
 
-ULMFIT_INLINE F16 Splat(float v) { return F16{} + v; }
-
-ULMFIT_INLINE F16 Load(const float* p) {
-  F16 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-ULMFIT_INLINE void Store(float* p, F16 v) { std::memcpy(p, &v, sizeof(v)); }
+// The helpers take and give vectors by reference: Clang refuses 64-byte vectors passed by value
+// in the builds without AVX-512, even to functions that are always inlined.
+ULMFIT_INLINE void Load(F16& v, const float* p) { std::memcpy(&v, p, sizeof(v)); }
+ULMFIT_INLINE void Store(float* p, const F16& v) { std::memcpy(p, &v, sizeof(v)); }
 
 // The first n (< 16) floats of p, the other lanes `fill`.
-ULMFIT_INLINE F16 LoadPart(const float* p, int64_t n, float fill) {
+ULMFIT_INLINE void LoadPart(F16& v, const float* p, int64_t n, float fill) {
   float lanes[kLanes];
   for (int i = 0; i < kLanes; ++i) lanes[i] = fill;
   std::memcpy(lanes, p, n * sizeof(float));
-  return Load(lanes);
+  Load(v, lanes);
 }
 
-ULMFIT_INLINE void StorePart(float* p, F16 v, int64_t n) {
+ULMFIT_INLINE void StorePart(float* p, const F16& v, int64_t n) {
   float lanes[kLanes];
   Store(lanes, v);
   std::memcpy(p, lanes, n * sizeof(float));
 }
 
-ULMFIT_INLINE F16 Max(F16 a, F16 b) { return a > b ? a : b; }
-ULMFIT_INLINE F16 Min(F16 a, F16 b) { return a < b ? a : b; }
-
-ULMFIT_INLINE float SumLanes(F16 v) {
+ULMFIT_INLINE float SumLanes(const F16& v) {
   float s = 0;
   for (int i = 0; i < kLanes; ++i) s += v[i];
   return s;
 }
 
-ULMFIT_INLINE float MaxLanes(F16 v) {
+ULMFIT_INLINE float MaxLanes(const F16& v) {
   float m = v[0];
   for (int i = 1; i < kLanes; ++i) m = v[i] > m ? v[i] : m;
   return m;
 }
 
-// exp(x): x = n ln2 + r with |r| <= ln2/2, exp(r) by Cephes' expf polynomial, 2^n into the
+// x = exp(x): x = n ln2 + r with |r| <= ln2/2, exp(r) by Cephes' expf polynomial, 2^n into the
 // exponent bits. Inputs are clamped to [-86.5, 88]: below, the result (< 3e-38) stands for 0.
-ULMFIT_INLINE F16 Exp(F16 x) {
-  x = Min(Max(x, Splat(-86.5f)), Splat(88.0f));
-  const F16 shifter = Splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
+ULMFIT_INLINE void Exp(F16& x) {
+  const F16 lo = F16{} - 86.5f, hi = F16{} + 88.0f;
+  x = x < lo ? lo : x;
+  x = x > hi ? hi : x;
+  const F16 shifter = F16{} + 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   const F16 n = (x * 1.44269504088896341f + shifter) - shifter;
   const F16 r = x - n * 0.693359375f - n * -2.12194440e-4f;  // ln2 in two parts
-  F16 p = Splat(1.9875691500e-4f);
+  F16 p = F16{} + 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
@@ -78,24 +69,30 @@ ULMFIT_INLINE F16 Exp(F16 x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
   const I16 exponent = __builtin_convertvector(n, I16) << 23;
-  return reinterpret_cast<F16>(reinterpret_cast<I16>(p) + exponent);
+  x = reinterpret_cast<F16>(reinterpret_cast<I16>(p) + exponent);
 }
 
-ULMFIT_INLINE F16 Sigmoid(F16 x) { return 1.0f / (1.0f + Exp(-x)); }
+ULMFIT_INLINE void Sigmoid(F16& x) {
+  x = -x;
+  Exp(x);
+  x = 1.0f / (1.0f + x);
+}
 
-// tanh: Cephes' tanhf odd polynomial near 0 (where 1 - 2/(e^2x + 1) would lose digits), that
-// identity elsewhere.
-ULMFIT_INLINE F16 Tanh(F16 x) {
+// x = tanh(x): Cephes' tanhf odd polynomial near 0 (where 1 - 2/(e^2x + 1) would lose
+// digits), that identity elsewhere.
+ULMFIT_INLINE void Tanh(F16& x) {
   const F16 z = x * x;
-  F16 p = Splat(-5.70498872745e-3f);
+  F16 p = F16{} - 5.70498872745e-3f;
   p = p * z + 2.06390887954e-2f;
   p = p * z - 5.37397155531e-2f;
   p = p * z + 1.33314422036e-1f;
   p = p * z - 3.33332819422e-1f;
   const F16 small = p * z * x + x;
-  const F16 large = 1.0f - 2.0f / (Exp(x + x) + 1.0f);
+  F16 large = x + x;
+  Exp(large);
+  large = 1.0f - 2.0f / (large + 1.0f);
   const F16 ax = x < 0 ? -x : x;
-  return ax < 0.625f ? small : large;
+  x = ax < 0.625f ? small : large;
 }
 
 }  // namespace
@@ -109,11 +106,16 @@ void SoftmaxCrossEntropyRows(float* z, int64_t begin, int64_t end, int64_t vocab
   for (int64_t row = begin; row < end; ++row) {
     float* zr = z + row * vocab;
     // Pass 1: the bias, and the row's max.
-    F16 vmax = Splat(lowest);
+    F16 vmax = F16{} + lowest;
     for (int64_t j = 0; j < full; j += kLanes) {
-      F16 v = Load(zr + j);
-      if (bias) Store(zr + j, v += Load(bias + j));
-      vmax = Max(vmax, v);
+      F16 v, b;
+      Load(v, zr + j);
+      if (bias) {
+        Load(b, bias + j);
+        v += b;
+        Store(zr + j, v);
+      }
+      vmax = v > vmax ? v : vmax;
     }
     float m = MaxLanes(vmax);
     for (int64_t j = full; j < vocab; ++j) {
@@ -123,15 +125,20 @@ void SoftmaxCrossEntropyRows(float* z, int64_t begin, int64_t end, int64_t vocab
     const float picked = zr[target[row]] - m;
     // Pass 2: exp(z - max), kept for the gradient, and its sum.
     const bool keep = grad_scale > 0;
-    const F16 vm = Splat(m);
     F16 vsum = F16{};
     for (int64_t j = 0; j < full; j += kLanes) {
-      const F16 e = Exp(Load(zr + j) - vm);
+      F16 e;
+      Load(e, zr + j);
+      e -= m;
+      Exp(e);
       if (keep) Store(zr + j, e);
       vsum += e;
     }
     if (rest) {
-      F16 e = Exp(LoadPart(zr + full, rest, m) - vm);
+      F16 e;
+      LoadPart(e, zr + full, rest, m);
+      e -= m;
+      Exp(e);
       for (int64_t i = rest; i < kLanes; ++i) e[i] = 0;
       if (keep) StorePart(zr + full, e, rest);
       vsum += e;
@@ -145,9 +152,16 @@ void SoftmaxCrossEntropyRows(float* z, int64_t begin, int64_t end, int64_t vocab
     // Pass 3: grad_scale * (softmax - onehot), summed into the bias gradient.
     const float scale = grad_scale / sum;
     for (int64_t j = 0; j < full; j += kLanes) {
-      const F16 g = Load(zr + j) * scale;
+      F16 g;
+      Load(g, zr + j);
+      g *= scale;
       Store(zr + j, g);
-      if (bias_grad) Store(bias_grad + j, Load(bias_grad + j) + g);
+      if (bias_grad) {
+        F16 acc;
+        Load(acc, bias_grad + j);
+        acc += g;
+        Store(bias_grad + j, acc);
+      }
     }
     for (int64_t j = full; j < vocab; ++j) {
       zr[j] *= scale;
@@ -162,16 +176,16 @@ namespace {
 
 // Loads and stores of 16 floats, or of the first n (< 16) of them at a row's end.
 template <bool kPart>
-ULMFIT_INLINE F16 LoadN(const float* p, int64_t n) {
+ULMFIT_INLINE void LoadN(F16& v, const float* p, int64_t n) {
   if constexpr (kPart) {
-    return LoadPart(p, n, 0.0f);
+    LoadPart(v, p, n, 0.0f);
   } else {
-    return Load(p);
+    Load(v, p);
   }
 }
 
 template <bool kPart>
-ULMFIT_INLINE void StoreN(float* p, F16 v, int64_t n) {
+ULMFIT_INLINE void StoreN(float* p, const F16& v, int64_t n) {
   if constexpr (kPart) {
     StorePart(p, v, n);
   } else {
@@ -182,17 +196,27 @@ ULMFIT_INLINE void StoreN(float* p, F16 v, int64_t n) {
 template <bool kPart>
 ULMFIT_INLINE void CellForward16(float* gi, float* gf, float* gg, float* go, const float* cp,
                                  float* c, float* tc, float* h, int64_t n) {
-  const F16 i = Sigmoid(LoadN<kPart>(gi, n)), f = Sigmoid(LoadN<kPart>(gf, n)),
-            g = Tanh(LoadN<kPart>(gg, n)), o = Sigmoid(LoadN<kPart>(go, n));
-  const F16 cv = f * LoadN<kPart>(cp, n) + i * g;
-  const F16 t = Tanh(cv);
+  F16 i, f, g, o, c_prev;
+  LoadN<kPart>(i, gi, n);
+  LoadN<kPart>(f, gf, n);
+  LoadN<kPart>(g, gg, n);
+  LoadN<kPart>(o, go, n);
+  LoadN<kPart>(c_prev, cp, n);
+  Sigmoid(i);
+  Sigmoid(f);
+  Tanh(g);
+  Sigmoid(o);
+  const F16 cv = f * c_prev + i * g;
+  F16 t = cv;
+  Tanh(t);
   StoreN<kPart>(gi, i, n);
   StoreN<kPart>(gf, f, n);
   StoreN<kPart>(gg, g, n);
   StoreN<kPart>(go, o, n);
   StoreN<kPart>(c, cv, n);
   StoreN<kPart>(tc, t, n);
-  StoreN<kPart>(h, o * t, n);
+  const F16 hv = o * t;
+  StoreN<kPart>(h, hv, n);
 }
 
 }  // namespace
