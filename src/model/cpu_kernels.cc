@@ -243,28 +243,7 @@ ULMFIT_KERNEL
 void LstmCellBackwardRows(const float* gates, const float* c_prev, const float* tanh_c,
                           const float* grad_out, const float* dh, float* dc, float* dgates,
                           int64_t begin, int64_t end, int64_t hidden) {
-  // Plain loops: nothing here but products and sums, which every build vectorises itself.
-  for (int64_t b = begin; b < end; ++b) {
-    const float* gi = gates + b * 4 * hidden;
-    const float* gf = gi + hidden;
-    const float* gg = gi + 2 * hidden;
-    const float* go = gi + 3 * hidden;
-    float* di = dgates + b * 4 * hidden;
-    float* df = di + hidden;
-    float* dg = di + 2 * hidden;
-    float* d_o = di + 3 * hidden;
-    const int64_t r = b * hidden;
-    for (int64_t j = 0; j < hidden; ++j) {
-      const float i = gi[j], f = gf[j], g = gg[j], o = go[j], tc = tanh_c[r + j];
-      const float dh_t = grad_out[r + j] + dh[r + j];
-      const float dc_t = dc[r + j] + dh_t * o * (1 - tc * tc);
-      di[j] = dc_t * g * i * (1 - i);
-      df[j] = dc_t * c_prev[r + j] * f * (1 - f);
-      dg[j] = dc_t * i * (1 - g * g);
-      d_o[j] = dh_t * tc * o * (1 - o);
-      dc[r + j] = dc_t * f;
-    }
-  }
+  LstmCellBackwardRowsOf(gates, c_prev, tanh_c, grad_out, dh, dc, dgates, begin, end, hidden);
 }
 
 }  // namespace ulmfit::cpu_kernels

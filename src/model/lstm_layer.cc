@@ -66,19 +66,24 @@ void CellForward(const Tensor& gates, const Tensor& c_prev, Tensor& c) {
 // Backward through one step's pointwise math. Reads the activated gates, c_{t-1}, tanh(c_t), the
 // output gradient and dh (from step t+1); writes the pre-activation gate gradients and replaces
 // dc (dL/dc_t from step t+1) by dL/dc_{t-1}. All (B, H) or (B, 4H), contiguous.
+// float takes the build of the kernel made for this CPU (AVX-512, AVX2 or baseline).
+template <typename T>
+void CellBackwardRows(const T* gates, const T* c_prev, const T* tanh_c, const T* grad_out,
+                      const T* dh, T* dc, T* dgates, int64_t begin, int64_t end, int64_t h) {
+  cpu_kernels::LstmCellBackwardRowsOf(gates, c_prev, tanh_c, grad_out, dh, dc, dgates, begin,
+                                      end, h);
+}
+
+void CellBackwardRows(const float* gates, const float* c_prev, const float* tanh_c,
+                      const float* grad_out, const float* dh, float* dc, float* dgates,
+                      int64_t begin, int64_t end, int64_t h) {
+  cpu_kernels::LstmCellBackwardRows(gates, c_prev, tanh_c, grad_out, dh, dc, dgates, begin, end,
+                                    h);
+}
+
 void CellBackward(const Tensor& gates, const Tensor& c_prev, const Tensor& tanh_c,
                   const Tensor& grad_out, const Tensor& dh, Tensor& dc, Tensor& dgates) {
   const int64_t batch = dc.size(0), h = dc.size(1);
-  if (dc.scalar_type() == torch::kFloat) {
-    const float *gp = gates.data_ptr<float>(), *cpp = c_prev.data_ptr<float>(),
-                *tcp = tanh_c.data_ptr<float>(), *gop = grad_out.data_ptr<float>(),
-                *dhp = dh.data_ptr<float>();
-    float *dcp = dc.data_ptr<float>(), *dgp = dgates.data_ptr<float>();
-    at::parallel_for(0, batch, RowGrain(4 * h), [&](int64_t begin, int64_t end) {
-      cpu_kernels::LstmCellBackwardRows(gp, cpp, tcp, gop, dhp, dcp, dgp, begin, end, h);
-    });
-    return;
-  }
   AT_DISPATCH_FLOATING_TYPES(dc.scalar_type(), "lstm_cell_backward", [&] {
     const scalar_t* gp = gates.data_ptr<scalar_t>();
     const scalar_t* cpp = c_prev.data_ptr<scalar_t>();
@@ -87,28 +92,8 @@ void CellBackward(const Tensor& gates, const Tensor& c_prev, const Tensor& tanh_
     const scalar_t* dhp = dh.data_ptr<scalar_t>();
     scalar_t* dcp = dc.data_ptr<scalar_t>();
     scalar_t* dgp = dgates.data_ptr<scalar_t>();
-    at::parallel_for(0, batch, RowGrain(h), [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
-        const scalar_t* gi = gp + b * 4 * h;
-        const scalar_t* gf = gi + h;
-        const scalar_t* gg = gi + 2 * h;
-        const scalar_t* go = gi + 3 * h;
-        scalar_t* di = dgp + b * 4 * h;
-        scalar_t* df = di + h;
-        scalar_t* dg = di + 2 * h;
-        scalar_t* d_o = di + 3 * h;
-        const int64_t r = b * h;
-        for (int64_t j = 0; j < h; ++j) {
-          const scalar_t i = gi[j], f = gf[j], g = gg[j], o = go[j], tc = tcp[r + j];
-          const scalar_t dh_t = gop[r + j] + dhp[r + j];
-          const scalar_t dc_t = dcp[r + j] + dh_t * o * (1 - tc * tc);
-          di[j] = dc_t * g * i * (1 - i);
-          df[j] = dc_t * cpp[r + j] * f * (1 - f);
-          dg[j] = dc_t * i * (1 - g * g);
-          d_o[j] = dh_t * tc * o * (1 - o);
-          dcp[r + j] = dc_t * f;
-        }
-      }
+    at::parallel_for(0, batch, RowGrain(4 * h), [&](int64_t begin, int64_t end) {
+      CellBackwardRows(gp, cpp, tcp, gop, dhp, dcp, dgp, begin, end, h);
     });
   });
 }
