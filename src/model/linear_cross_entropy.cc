@@ -102,8 +102,18 @@ class LinearCrossEntropyFunction
 Tensor LinearCrossEntropy(const Tensor& x, const Tensor& weight, const Tensor& bias,
                           const Tensor& target, int64_t block_rows) {
   TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat &&
-                  weight.scalar_type() == torch::kFloat,
+                  weight.scalar_type() == torch::kFloat &&
+                  (!bias.defined() || bias.scalar_type() == torch::kFloat),
               "LinearCrossEntropy: float32 CPU tensors only (use linear + cross_entropy)");
+  // The row kernel indexes the logits by target without checks of its own.
+  TORCH_CHECK(x.dim() == 2 && target.dim() == 1 && target.size(0) == x.size(0) &&
+                  target.scalar_type() == torch::kLong,
+              "LinearCrossEntropy: x (rows, in) needs an int64 target of (rows)");
+  if (target.numel() > 0) {
+    const auto [low, high] = torch::aminmax(target);
+    TORCH_CHECK(low.item<int64_t>() >= 0 && high.item<int64_t>() < weight.size(0),
+                "LinearCrossEntropy: a target is outside the vocabulary of ", weight.size(0));
+  }
   // autograd functions take defined tensors only: no bias is an empty one.
   return LinearCrossEntropyFunction::apply(x, weight,
                                            bias.defined() ? bias : torch::empty({0}, x.options()),

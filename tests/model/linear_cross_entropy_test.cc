@@ -70,9 +70,16 @@ TEST(LinearCrossEntropy, WithoutGradientsGivesTheSameLoss) {
   ExpectClose(LinearCrossEntropy(x, w, b, target, 4), want, "loss without gradients");
 }
 
-TEST(LinearCrossEntropy, RefusesOtherThanFloat32) {
-  const torch::Tensor x = torch::randn({2, 3}, torch::kDouble), w = torch::randn({5, 3}, torch::kDouble);
-  EXPECT_THROW(LinearCrossEntropy(x, w, torch::Tensor(), torch::zeros({2}, torch::kLong)),
+TEST(LinearCrossEntropy, RefusesOtherThanFloat32AndTargetsOutsideTheVocabulary) {
+  const torch::Tensor xd = torch::randn({2, 3}, torch::kDouble), wd = torch::randn({5, 3}, torch::kDouble);
+  EXPECT_THROW(LinearCrossEntropy(xd, wd, torch::Tensor(), torch::zeros({2}, torch::kLong)),
+               c10::Error);
+  const torch::Tensor x = torch::randn({2, 3}), w = torch::randn({5, 3});
+  EXPECT_THROW(LinearCrossEntropy(x, w, torch::Tensor(), torch::tensor({0, 5}, torch::kLong)),
+               c10::Error);
+  EXPECT_THROW(LinearCrossEntropy(x, w, torch::Tensor(), torch::tensor({-1, 0}, torch::kLong)),
+               c10::Error);
+  EXPECT_THROW(LinearCrossEntropy(x, w, torch::Tensor(), torch::tensor({0}, torch::kLong)),
                c10::Error);
 }
 
