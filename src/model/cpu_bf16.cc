@@ -47,7 +47,7 @@ CpuBf16Scope::~CpuBf16Scope() { cpu_bf16_enabled = previous_; }
 bool CpuBf16Enabled() { return cpu_bf16_enabled; }
 
 torch::Tensor MmBf16(const torch::Tensor& a, const torch::Tensor& b) {
-  return torch::mm(Bf16(a), Bf16(b)).to(torch::kFloat);
+  return torch::mm(Bf16(a), Bf16(b));
 }
 
 }  // namespace ulmfit

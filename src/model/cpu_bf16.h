@@ -35,7 +35,8 @@ class CpuBf16Scope final {
 
 bool CpuBf16Enabled();
 
-// a @ b with a and b rounded to bfloat16 (float32 accumulation), as a float32 tensor.
+// a @ b with a and b rounded to bfloat16 (float32 accumulation), the product in bfloat16:
+// callers copy or add it into their float32 tensors, which converts it on the way.
 torch::Tensor MmBf16(const torch::Tensor& a, const torch::Tensor& b);
 
 }  // namespace ulmfit

@@ -63,9 +63,6 @@ void CellForward(const Tensor& gates, const Tensor& c_prev, Tensor& c) {
   });
 }
 
-// Backward through one step's pointwise math. Reads the activated gates, c_{t-1}, tanh(c_t), the
-// output gradient and dh (from step t+1); writes the pre-activation gate gradients and replaces
-// dc (dL/dc_t from step t+1) by dL/dc_{t-1}. All (B, H) or (B, 4H), contiguous.
 // float takes the build of the kernel made for this CPU (AVX-512, AVX2 or baseline).
 template <typename T>
 void CellBackwardRows(const T* gates, const T* c_prev, const T* tanh_c, const T* grad_out,
@@ -81,6 +78,9 @@ void CellBackwardRows(const float* gates, const float* c_prev, const float* tanh
                                     h);
 }
 
+// Backward through one step's pointwise math. Reads the activated gates, c_{t-1}, tanh(c_t), the
+// output gradient and dh (from step t+1); writes the pre-activation gate gradients and replaces
+// dc (dL/dc_t from step t+1) by dL/dc_{t-1}. All (B, H) or (B, 4H), contiguous.
 void CellBackward(const Tensor& gates, const Tensor& c_prev, const Tensor& tanh_c,
                   const Tensor& grad_out, const Tensor& dh, Tensor& dc, Tensor& dgates) {
   const int64_t batch = dc.size(0), h = dc.size(1);
@@ -109,7 +109,7 @@ class LstmCpuFunction : public torch::autograd::Function<LstmCpuFunction> {
     ctx->saved_data["bf16"] = bf16;
     // (T*B, 4H): every step's input projection in one GEMM, both biases folded in.
     const Tensor x2 = x.reshape({steps * batch, in});
-    Tensor gates = (bf16 ? MmBf16(x2, w_ih.t()).add_(b_ih + b_hh)
+    Tensor gates = (bf16 ? MmBf16(x2, w_ih.t()).to(torch::kFloat).add_(b_ih + b_hh)
                          : torch::addmm(b_ih + b_hh, x2, w_ih.t()))
                        .view({steps, batch, 4 * h});
     Tensor cells = torch::empty({steps, batch, h}, x.options());
@@ -161,7 +161,9 @@ class LstmCpuFunction : public torch::autograd::Function<LstmCpuFunction> {
     Tensor dgates = torch::empty({steps, batch, 4 * h}, x.options());  // pre-activation grads
     const Tensor c0_b = c0[0].contiguous();
     const bool bf16 = ctx->saved_data["bf16"].toBool();
-    auto mm = [bf16](const Tensor& a, const Tensor& b) { return bf16 ? MmBf16(a, b) : a.mm(b); };
+    auto mm = [bf16](const Tensor& a, const Tensor& b) {
+      return bf16 ? MmBf16(a, b).to(torch::kFloat) : a.mm(b);
+    };
     const Tensor w_hh_b = bf16 ? w_hh.to(torch::kBFloat16) : w_hh;
     for (int64_t t = steps - 1; t >= 0; --t) {
       Tensor dg = dgates[t];
