@@ -304,13 +304,7 @@ absl::StatusOr<StageResult> TrainClassifier(ClasTrainingJob& job) {
 
   int total_epochs = 0;
   for (const auto& phase : job.phases) total_epochs += phase.epochs;
-  std::string bf16_not_used;
-  job.cpu_bf16 = UseCpuBf16(job.cpu_bf16, job.device, &bf16_not_used);
-  if (!bf16_not_used.empty()) {
-    LogInfo(fmt::format("classify: {}; training in float32", bf16_not_used));
-  } else if (job.cpu_bf16) {
-    LogInfo("classify: run.cpu_bf16: the encoder's products in bfloat16, the rest in float32");
-  }
+  job.cpu_bf16 = ResolveCpuBf16(job.cpu_bf16, job.device, "classify", "the encoder's products");
   ClasLoop loop(job, *optimizer, checkpoints, state, sync ? &*sync : nullptr);
   StageResult result;
   int global_epoch = 0;

@@ -323,14 +323,7 @@ absl::StatusOr<StageResult> TrainLanguageModel(LmTrainingJob& job) {
                         job.stage, job.device.str()));
   }
 
-  std::string bf16_not_used;
-  job.cpu_bf16 = UseCpuBf16(job.cpu_bf16, job.device, &bf16_not_used);
-  if (!bf16_not_used.empty()) {
-    LogInfo(fmt::format("{}: {}; training in float32", job.stage, bf16_not_used));
-  } else if (job.cpu_bf16) {
-    LogInfo(fmt::format("{}: run.cpu_bf16: the model's products in bfloat16, the rest in float32",
-                        job.stage));
-  }
+  job.cpu_bf16 = ResolveCpuBf16(job.cpu_bf16, job.device, job.stage, "the model's products");
 
   LmLoop loop(job, *optimizer, checkpoints, state, batches_per_epoch,
               sync ? &*sync : nullptr);

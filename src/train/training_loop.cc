@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "model/cpu_bf16.h"
 #include "util/progress.h"
 
 namespace ulmfit {
@@ -56,6 +57,18 @@ void BackwardAndStep(const torch::Tensor& loss, torch::nn::Module& model,
   if (sync != nullptr) sync->AverageGradients();
   if (clip > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), clip);
   optimizer.step();
+}
+
+bool ResolveCpuBf16(bool asked, const torch::Device& device, const std::string& stage,
+                    const std::string& what) {
+  std::string not_used;
+  const bool use = UseCpuBf16(asked, device, &not_used);
+  if (!not_used.empty()) {
+    LogInfo(fmt::format("{}: {}; training in float32", stage, not_used));
+  } else if (use) {
+    LogInfo(fmt::format("{}: run.cpu_bf16: {} in bfloat16, the rest in float32", stage, what));
+  }
+  return use;
 }
 
 absl::Status NonFiniteLossError(const std::string& stage, double loss, const std::string& where,

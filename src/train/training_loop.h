@@ -49,6 +49,11 @@ struct StepDecision {
 };
 StepDecision DecideAfterStep(World* world, int stop_signal, bool save_due);
 
+// Whether a stage's steps run with run.cpu_bf16 (`asked`) on `device` (model/cpu_bf16.h), said
+// in the log either way it was asked for: "<stage>: ..." naming what runs in bfloat16 (`what`).
+bool ResolveCpuBf16(bool asked, const torch::Device& device, const std::string& stage,
+                    const std::string& what);
+
 // The error a non-finite loss stops a stage with. Nothing is saved after it, so the newest
 // checkpoint (if `checkpoint_exists`) is the last good state; `advice` says what to lower.
 absl::Status NonFiniteLossError(const std::string& stage, double loss, const std::string& where,
