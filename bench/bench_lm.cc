@@ -6,10 +6,12 @@
 //
 //   bench_lm [--device cpu|cuda] [--steps N] [--warmup N] [--model full|small|both]
 //            [--threads N] [--vocab V] [--bs B] [--bptt T] [--layer 0|1] [--fused-loss 0|1]
-//            [--cpu-bf16 0|1]
+//            [--cpu-bf16 0|1] [--profile 0|1]
 // --fused-loss 0 times the decoder and loss unfused (linear, then cross_entropy), as before.
 // --cpu-bf16 1 times the steps as run.cpu_bf16 trains them (products in bfloat16, on a CPU
 // with AVX512_BF16 or AMX); the FLOP/s are then those of bfloat16 products.
+// --profile 1 runs as many steps again under libtorch's profiler and prints, per step, where the
+// time went: each libtorch op's own time, and ulmfit's named parts (ulmfit::...) whole.
 //
 // FLOPs counted: per token and layer 2*(in*4h + h*4h) for the input and recurrent projections,
 // plus 2*emb*vocab for the decoder; training = 3x forward (forward, grad wrt input, wrt weight).
@@ -17,12 +19,22 @@
 #include <sys/resource.h>
 #include <torch/torch.h>
 
+#include <ATen/record_function.h>
+
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
+
+#if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
+#include <torch/csrc/autograd/profiler_legacy.h>
+#define ULMFIT_HAVE_LEGACY_PROFILER 1
+#endif
 
 
 #include "bench_util.h"
@@ -50,6 +62,7 @@ struct Flags {
   bool layer = true;  // also time one LSTM layer, ours vs libtorch's kernel
   bool fused_loss = true;  // the CPU decoder + loss as one LinearCrossEntropy, as training does
   bool cpu_bf16 = false;   // run.cpu_bf16
+  bool profile = false;    // per-op time of extra steps under libtorch's profiler
 };
 
 struct ModelShape {
@@ -98,6 +111,80 @@ Usage ProcessUsage() {
   return {sec(u.ru_utime) + sec(u.ru_stime), static_cast<double>(u.ru_minflt)};
 }
 
+// Runs `steps` training steps under libtorch's (legacy, CPU) profiler and prints the time per
+// step by what spent it: a libtorch op's own time (its children's excluded), or the whole of a
+// part ulmfit names with RECORD_FUNCTION("ulmfit::...") (the products and kernels inside it
+// included), so the table adds up to the profiled steps.
+template <typename Step>
+void ProfileSteps(const ModelShape& shape, int steps, Step&& train_step) {
+#ifdef ULMFIT_HAVE_LEGACY_PROFILER
+  namespace prof = torch::autograd::profiler;
+  std::map<std::string, std::pair<double, int64_t>> by_name;  // key -> (us, calls)
+  double wall_us = 0;
+  {
+    prof::TLSLegacyProfilerGuard guard(
+        torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU),
+        [&](const prof::thread_event_lists& lists) {
+          for (const auto& events : lists) {
+            struct Open {
+              const prof::LegacyEvent* push;
+              double child_us;
+              std::string key;
+            };
+            std::vector<Open> stack;
+            for (const auto& e : events) {
+              if (e.kind() == prof::EventKind::PushRange) {
+                std::string name = e.name();
+                // Inside a named ulmfit part, everything counts as that part.
+                std::string key = !stack.empty() && stack.back().key.rfind("ulmfit::", 0) == 0
+                                      ? stack.back().key
+                                      : name;
+                stack.push_back({&e, 0.0, key});
+              } else if (e.kind() == prof::EventKind::PopRange && !stack.empty()) {
+                const Open open = stack.back();
+                stack.pop_back();
+                const double total = open.push->cpuElapsedUs(e);
+                auto& slot = by_name[open.key];
+                const bool part = open.key.rfind("ulmfit::", 0) == 0;
+                const bool own_part = part && open.key == open.push->name();
+                if (!part) slot.first += total - open.child_us;  // self time
+                if (own_part) slot.first += total;              // whole named part
+                if (!part || own_part) ++slot.second;
+                if (!stack.empty()) stack.back().child_us += total;
+              }
+            }
+          }
+        });
+    const auto start = Clock::now();
+    for (int i = 0; i < steps; ++i) train_step();
+    wall_us = 1e6 * Seconds(start, Clock::now());
+  }
+  std::vector<std::pair<std::string, std::pair<double, int64_t>>> rows(by_name.begin(),
+                                                                     by_name.end());
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::printf("\n%s model, %d steps under the profiler: %.0f ms a step (the profiler adds its own)\n"
+              "| op or ulmfit part | calls/step | ms/step | share |\n|---|---|---|---|\n",
+              shape.name, steps, wall_us / 1e3 / steps);
+  double listed = 0;
+  for (size_t i = 0; i < rows.size() && i < 24; ++i) {
+    const auto& [name, v] = rows[i];
+    listed += v.first;
+    std::printf("| %s | %.0f | %.1f | %.1f%% |\n", name.c_str(),
+                static_cast<double>(v.second) / steps, v.first / 1e3 / steps,
+                100.0 * v.first / wall_us);
+  }
+  std::printf("| (the rest: other ops, and time outside any op) | | %.1f | %.1f%% |\n",
+              (wall_us - listed) / 1e3 / steps, 100.0 * (wall_us - listed) / wall_us);
+  std::fflush(stdout);
+#else
+  (void)train_step;
+  std::printf("\n%s: --profile needs libtorch's legacy profiler header, absent here\n",
+              shape.name);
+  (void)steps;
+#endif
+}
+
 void BenchModel(const ModelShape& shape, const Flags& flags, const torch::Device& device,
                double peak_square) {
   ModelConfig mc;  // fastai LM dropouts, drop_mult 1
@@ -121,10 +208,8 @@ void BenchModel(const ModelShape& shape, const Flags& flags, const torch::Device
   const double step_flops = 3.0 * fwd_flops * bs * bptt;
 
   ResetCudaPeak(device);
-  double t_fwd = 0, t_bwd = 0, t_opt = 0, t_total = 0;
-  Usage usage_start{};
-  for (int step = 0; step < flags.warmup + flags.steps; ++step) {
-    if (step == flags.warmup) usage_start = ProcessUsage();
+  // One training step as pretraining runs it; returns the forward / backward / optimizer times.
+  auto train_step = [&]() -> std::array<double, 3> {
     torch::Tensor data =
         torch::randint(vocab, {bptt + 1, bs}, torch::TensorOptions().dtype(torch::kLong))
             .to(device);
@@ -144,15 +229,28 @@ void BenchModel(const ModelShape& shape, const Flags& flags, const torch::Device
     loss.backward();
     Sync(device);
     const auto t2 = Clock::now();
-    torch::nn::utils::clip_grad_norm_(model->parameters(), 0.1);
-    optimizer.step();
+    {
+      RECORD_FUNCTION("ulmfit::clip_grad_norm", std::vector<c10::IValue>());
+      torch::nn::utils::clip_grad_norm_(model->parameters(), 0.1);
+    }
+    {
+      RECORD_FUNCTION("ulmfit::adamw_step", std::vector<c10::IValue>());
+      optimizer.step();
+    }
     Sync(device);
     const auto t3 = Clock::now();
+    return {Seconds(t0, t1), Seconds(t1, t2), Seconds(t2, t3)};
+  };
+  double t_fwd = 0, t_bwd = 0, t_opt = 0, t_total = 0;
+  Usage usage_start{};
+  for (int step = 0; step < flags.warmup + flags.steps; ++step) {
+    if (step == flags.warmup) usage_start = ProcessUsage();
+    const auto [fwd, bwd, opt] = train_step();
     if (step >= flags.warmup) {
-      t_fwd += Seconds(t0, t1);
-      t_bwd += Seconds(t1, t2);
-      t_opt += Seconds(t2, t3);
-      t_total += Seconds(t0, t3);
+      t_fwd += fwd;
+      t_bwd += bwd;
+      t_opt += opt;
+      t_total += fwd + bwd + opt;
     }
   }
   const double n = flags.steps;
@@ -175,6 +273,7 @@ void BenchModel(const ModelShape& shape, const Flags& flags, const torch::Device
       peak_recurrent, 100.0 * model_gflops / peak_square, MaxRssMb(),
       CudaPeakMb(device).c_str());
   std::fflush(stdout);
+  if (flags.profile) ProfileSteps(shape, flags.steps, train_step);
 }
 
 // One inner layer (hidden -> hidden) forward + backward at the benchmark's shape, our LstmLayer
@@ -234,6 +333,8 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       f->fused_loss = std::atoi(v) != 0;
     } else if (arg == "--cpu-bf16" && (v = value())) {
       f->cpu_bf16 = std::atoi(v) != 0;
+    } else if (arg == "--profile" && (v = value())) {
+      f->profile = std::atoi(v) != 0;
     } else {
       std::fprintf(stderr, "bench_lm: bad argument '%s'\n", arg.c_str());
       return false;
@@ -253,7 +354,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: bench_lm [--device cpu|cuda] [--steps N] [--warmup N] "
                  "[--model full|small|both] [--threads N] [--vocab V] [--bs B] [--bptt T] "
-                 "[--layer 0|1] [--fused-loss 0|1] [--cpu-bf16 0|1]\n");
+                 "[--layer 0|1] [--fused-loss 0|1] [--cpu-bf16 0|1] [--profile 0|1]\n");
     return 2;
   }
   ulmfit::ConfigureThreads(flags.threads);

@@ -1,6 +1,7 @@
 #include "model/linear_cross_entropy.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include <algorithm>
 
@@ -44,23 +45,30 @@ class LinearCrossEntropyFunction
       const int64_t n = std::min(block, rows - start);
       const Tensor xb = xc.narrow(0, start, n);
       Tensor z = buffer.narrow(0, 0, n);
-      if (bf16) {
-        z.copy_(MmBf16(xb, weight_t));
-      } else {
-        torch::mm_out(z, xb, weight_t);
+      {
+        RECORD_FUNCTION("ulmfit::decoder_logits", std::vector<c10::IValue>());
+        if (bf16) {
+          z.copy_(MmBf16(xb, weight_t));
+        } else {
+          torch::mm_out(z, xb, weight_t);
+        }
       }
       float* zp = z.data_ptr<float>();
       const float* bp = has_bias ? bc.data_ptr<float>() : nullptr;
       const int64_t* tp = tc.data_ptr<int64_t>() + start;
       float* lp = row_loss.data_ptr<float>() + start;
       float* dbp = want_db ? db_parts.data_ptr<float>() : nullptr;
-      at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
-        // The kernel indexes rows from the block's start: shift the per-row arrays to match.
-        cpu_kernels::SoftmaxCrossEntropyRows(
-            zp, begin, end, vocab, bp, tp, grad_scale, lp,
-            dbp ? dbp + at::get_thread_num() * vocab : nullptr);
-      });
+      {
+        RECORD_FUNCTION("ulmfit::softmax_cross_entropy_rows", std::vector<c10::IValue>());
+        at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+          // The kernel indexes rows from the block's start: shift the per-row arrays to match.
+          cpu_kernels::SoftmaxCrossEntropyRows(
+              zp, begin, end, vocab, bp, tp, grad_scale, lp,
+              dbp ? dbp + at::get_thread_num() * vocab : nullptr);
+        });
+      }
       if (!want_grads) continue;
+      RECORD_FUNCTION("ulmfit::decoder_grad_products", std::vector<c10::IValue>());
       if (want_dx) {
         Tensor dxb = dx.narrow(0, start, n);
         if (bf16) {

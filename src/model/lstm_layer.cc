@@ -1,6 +1,7 @@
 #include "model/lstm_layer.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/version.h>
 
 #include <algorithm>
@@ -109,9 +110,13 @@ class LstmCpuFunction : public torch::autograd::Function<LstmCpuFunction> {
     ctx->saved_data["bf16"] = bf16;
     // (T*B, 4H): every step's input projection in one GEMM, both biases folded in.
     const Tensor x2 = x.reshape({steps * batch, in});
-    Tensor gates = (bf16 ? MmBf16(x2, w_ih.t()).to(torch::kFloat).add_(b_ih + b_hh)
-                         : torch::addmm(b_ih + b_hh, x2, w_ih.t()))
-                       .view({steps, batch, 4 * h});
+    Tensor gates;
+    {
+      RECORD_FUNCTION("ulmfit::lstm_input_products", std::vector<c10::IValue>());
+      gates = (bf16 ? MmBf16(x2, w_ih.t()).to(torch::kFloat).add_(b_ih + b_hh)
+                    : torch::addmm(b_ih + b_hh, x2, w_ih.t()))
+                  .view({steps, batch, 4 * h});
+    }
     Tensor cells = torch::empty({steps, batch, h}, x.options());
     Tensor tanh_c = torch::empty_like(cells);
     Tensor out = torch::empty_like(cells);
@@ -119,12 +124,16 @@ class LstmCpuFunction : public torch::autograd::Function<LstmCpuFunction> {
     const Tensor w_hh_t = bf16 ? w_hh.to(torch::kBFloat16).t() : w_hh.t();
     for (int64_t t = 0; t < steps; ++t) {
       Tensor g = gates[t];  // (B, 4H), contiguous
-      if (bf16) {
-        g.add_(MmBf16(h_prev, w_hh_t));
-      } else {
-        g.addmm_(h_prev, w_hh_t);
+      {
+        RECORD_FUNCTION("ulmfit::lstm_recurrent_products", std::vector<c10::IValue>());
+        if (bf16) {
+          g.add_(MmBf16(h_prev, w_hh_t));
+        } else {
+          g.addmm_(h_prev, w_hh_t);
+        }
       }
       Tensor c = cells[t], tc = tanh_c[t], h_t = out[t];
+      RECORD_FUNCTION("ulmfit::lstm_cell_forward", std::vector<c10::IValue>());
       if (x.scalar_type() == torch::kFloat) {
         // Activations, cell, tanh and output in one pass (model/cpu_kernels.h).
         float *gp = g.data_ptr<float>(), *cp = c.data_ptr<float>();
@@ -167,8 +176,12 @@ class LstmCpuFunction : public torch::autograd::Function<LstmCpuFunction> {
     const Tensor w_hh_b = bf16 ? w_hh.to(torch::kBFloat16) : w_hh;
     for (int64_t t = steps - 1; t >= 0; --t) {
       Tensor dg = dgates[t];
-      CellBackward(gates[t], t > 0 ? cells[t - 1] : c0_b, tanh_c[t], grad_out[t], dh, dc, dg);
+      {
+        RECORD_FUNCTION("ulmfit::lstm_cell_backward", std::vector<c10::IValue>());
+        CellBackward(gates[t], t > 0 ? cells[t - 1] : c0_b, tanh_c[t], grad_out[t], dh, dc, dg);
+      }
       // (B, 4H) @ (4H, H) -> dL/dh_{t-1}
+      RECORD_FUNCTION("ulmfit::lstm_recurrent_products_backward", std::vector<c10::IValue>());
       if (bf16) {
         dh.copy_(MmBf16(dg, w_hh_b));
       } else {
@@ -176,6 +189,7 @@ class LstmCpuFunction : public torch::autograd::Function<LstmCpuFunction> {
       }
     }
     // Weight and input gradients: single GEMMs over all T*B rows.
+    RECORD_FUNCTION("ulmfit::lstm_weight_and_input_grads", std::vector<c10::IValue>());
     const Tensor dg2 = dgates.view({steps * batch, 4 * h});
     Tensor dx, dw_ih, dw_hh, db_ih, db_hh;
     if (ctx->needs_input_grad(0)) dx = mm(dg2, w_ih).view({steps, batch, in});
