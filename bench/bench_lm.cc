@@ -6,10 +6,11 @@
 //
 //   bench_lm [--device cpu|cuda] [--steps N] [--warmup N] [--model full|small|both]
 //            [--threads N] [--vocab V] [--bs B] [--bptt T] [--layer 0|1] [--fused-loss 0|1]
-//            [--cpu-bf16 0|1] [--profile 0|1]
+//            [--cpu-bf16 0|1] [--fused-adamw 0|1] [--profile 0|1]
 // --fused-loss 0 times the decoder and loss unfused (linear, then cross_entropy), as before.
 // --cpu-bf16 1 times the steps as run.cpu_bf16 trains them (products in bfloat16, on a CPU
 // with AVX512_BF16 or AMX); the FLOP/s are then those of bfloat16 products.
+// --fused-adamw 0 times libtorch's AdamW step instead of the trainers' one-pass FusedAdamW.
 // --profile 1 runs as many steps again under libtorch's profiler and prints, per step, where the
 // time went: each libtorch op's own time, and ulmfit's named parts (ulmfit::...) whole.
 //
@@ -41,6 +42,7 @@
 #include "model/awd_lstm.h"
 #include "model/cpu_bf16.h"
 #include "model/lstm_layer.h"
+#include "train/fused_adamw.h"
 #include "util/cpu_env.h"
 
 namespace ulmfit {
@@ -62,6 +64,7 @@ struct Flags {
   bool layer = true;  // also time one LSTM layer, ours vs libtorch's kernel
   bool fused_loss = true;  // the CPU decoder + loss as one LinearCrossEntropy, as training does
   bool cpu_bf16 = false;   // run.cpu_bf16
+  bool fused_adamw = true;  // the trainers' one-pass AdamW (train/fused_adamw.h), or libtorch's
   bool profile = false;    // per-op time of extra steps under libtorch's profiler
 };
 
@@ -196,7 +199,10 @@ void BenchModel(const ModelShape& shape, const Flags& flags, const torch::Device
   model->to(device);
   model->train();
   auto adam = torch::optim::AdamWOptions(1e-3).betas({0.8, 0.99}).eps(1e-5).weight_decay(0.01);
-  torch::optim::AdamW optimizer(model->parameters(), adam);
+  std::unique_ptr<torch::optim::AdamW> optimizer_owner =
+      flags.fused_adamw ? std::make_unique<FusedAdamW>(model->parameters(), adam)
+                        : std::make_unique<torch::optim::AdamW>(model->parameters(), adam);
+  torch::optim::AdamW& optimizer = *optimizer_owner;
 
   const int64_t bs = flags.bs, bptt = flags.bptt, vocab = flags.vocab;
   double fwd_flops = 2.0 * shape.emb * vocab;  // decoder, per token
@@ -333,6 +339,8 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       f->fused_loss = std::atoi(v) != 0;
     } else if (arg == "--cpu-bf16" && (v = value())) {
       f->cpu_bf16 = std::atoi(v) != 0;
+    } else if (arg == "--fused-adamw" && (v = value())) {
+      f->fused_adamw = std::atoi(v) != 0;
     } else if (arg == "--profile" && (v = value())) {
       f->profile = std::atoi(v) != 0;
     } else {
@@ -354,7 +362,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: bench_lm [--device cpu|cuda] [--steps N] [--warmup N] "
                  "[--model full|small|both] [--threads N] [--vocab V] [--bs B] [--bptt T] "
-                 "[--layer 0|1] [--fused-loss 0|1] [--cpu-bf16 0|1] [--profile 0|1]\n");
+                 "[--layer 0|1] [--fused-loss 0|1] [--cpu-bf16 0|1] [--fused-adamw 0|1] "
+                 "[--profile 0|1]\n");
     return 2;
   }
   ulmfit::ConfigureThreads(flags.threads);

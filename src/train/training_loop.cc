@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "model/cpu_bf16.h"
+#include "train/fused_adamw.h"
 #include "util/progress.h"
 
 namespace ulmfit {
@@ -31,7 +32,8 @@ std::unique_ptr<torch::optim::AdamW> MakeGroupedAdamW(
     options->betas({config.beta1, config.beta2}).eps(config.eps).weight_decay(config.weight_decay);
     groups.emplace_back(params, std::move(options));
   }
-  return std::make_unique<torch::optim::AdamW>(std::move(groups), torch::optim::AdamWOptions(lr));
+  // One pass per parameter on the CPU; libtorch's own step elsewhere (train/fused_adamw.h).
+  return std::make_unique<FusedAdamW>(std::move(groups), torch::optim::AdamWOptions(lr));
 }
 
 std::vector<double> DiscriminativeMultipliers(int num_groups, double factor) {
