@@ -2,7 +2,6 @@
 
 #include <cmath>
 
-#include "model/dropout_mask.h"
 #include "model/linear_cross_entropy.h"
 #include "model/lstm_layer.h"
 
@@ -36,7 +35,9 @@ LanguageModelOptions LanguageModelOptions::FromConfig(const ModelConfig& m, int6
 torch::Tensor LockedDropout(const torch::Tensor& x, double p, bool training) {
   if (!training || p <= 0) return x;
   // x: (seq_len, batch, features); mask: (1, batch, features), broadcast over time.
-  return x * DropoutMask({1, x.size(1), x.size(2)}, p, x.options());
+  torch::Tensor mask =
+      torch::empty({1, x.size(1), x.size(2)}, x.options()).bernoulli_(1 - p).div_(1 - p);
+  return x * mask;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -62,7 +63,9 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> WeightDropLstmImpl::forw
     const torch::Tensor& input, const torch::Tensor& h0, const torch::Tensor& c0) {
   // DropConnect: one element-wise mask on W_hh per call, shared by all time steps; the raw
   // parameter is never modified and receives the gradient through the dropout.
-  const torch::Tensor w_hh = Dropout(weight_hh_raw, weight_p_, is_training());
+  const torch::Tensor w_hh = (is_training() && weight_p_ > 0)
+                                 ? torch::dropout(weight_hh_raw, weight_p_, /*train=*/true)
+                                 : weight_hh_raw;
   // input: (seq, batch, in) -> output (seq, batch, hidden), h_n/c_n (1, batch, hidden).
   return LstmLayer(input, h0, c0, weight_ih, w_hh, bias_ih, bias_hh);
 }
@@ -103,7 +106,8 @@ torch::Tensor AwdLstmImpl::Embed(const torch::Tensor& tokens) {
     // lookup. Scaling the looked-up rows by the same mask, gathered per token, is the same
     // function with the same gradient, without touching the full matrix twice per step.
     const double p = options_.embed_p;
-    const torch::Tensor row_mask = DropoutMask({weight.size(0)}, p, weight.options());
+    torch::Tensor row_mask =
+        torch::empty({weight.size(0)}, weight.options()).bernoulli_(1 - p).div_(1 - p);
     x = x * row_mask.index({tokens}).unsqueeze(-1);
   }
   return x;

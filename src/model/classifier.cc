@@ -4,8 +4,6 @@
 #include <limits>
 #include <string>
 
-#include "model/dropout_mask.h"
-
 namespace ulmfit {
 
 ClassifierOptions ClassifierOptions::FromConfig(const ModelConfig& model,
@@ -122,10 +120,10 @@ torch::Tensor PoolingLinearClassifierImpl::LastLayerInput(const torch::Tensor& p
   const bool train = is_training();
   // (batch, in) -> (batch, hidden)
   torch::Tensor x = Normalize(bn1, pooled);
-  if (p1_ > 0) x = Dropout(x, p1_, train);
+  if (p1_ > 0) x = torch::dropout(x, p1_, train);
   x = torch::relu(lin1->forward(x));
   x = Normalize(bn2, x);
-  if (p2_ > 0) x = Dropout(x, p2_, train);
+  if (p2_ > 0) x = torch::dropout(x, p2_, train);
   return x;
 }
 
