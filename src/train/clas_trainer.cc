@@ -115,7 +115,7 @@ absl::StatusOr<double> ClasLoop::Step(const EpochPlan& plan, int64_t i, const Cl
                                        const ScheduleValue& value) {
   const ClassifierConfig& clas = job_.config;
   SetGroupRates(optimizer_, value.lr, multipliers_, 1.0, value.beta1, clas.optimizer.beta2);
-  optimizer_.zero_grad();
+  ClearGradients(optimizer_);
   torch::Tensor loss;
   double loss_value = 0;
   {

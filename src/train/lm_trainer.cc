@@ -100,7 +100,7 @@ absl::StatusOr<double> LmLoop::Step(int64_t i, const LmBatch& batch,
 
   const auto input = batch.input.to(job_.device);
   const auto target = batch.target.to(job_.device).reshape({-1});
-  optimizer_.zero_grad();
+  ClearGradients(optimizer_);
   torch::Tensor lm_loss;
   torch::Tensor loss;
   {

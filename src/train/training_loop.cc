@@ -52,6 +52,12 @@ void SetGroupRates(torch::optim::Optimizer& optimizer, double lr,
   }
 }
 
+void ClearGradients(torch::optim::Optimizer& optimizer) {
+  for (auto& group : optimizer.param_groups()) {
+    for (auto& p : group.params()) p.mutable_grad() = torch::Tensor();
+  }
+}
+
 void BackwardAndStep(const torch::Tensor& loss, torch::nn::Module& model,
                      torch::optim::Optimizer& optimizer, double clip, GradientSync* sync) {
   loss.backward();

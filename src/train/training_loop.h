@@ -34,6 +34,12 @@ void SetGroupRates(torch::optim::Optimizer& optimizer, double lr,
                    const std::vector<double>& multipliers, double scale, double beta1,
                    double beta2);
 
+// Drops every parameter's gradient before a step's backward pass (libtorch 2's zero_grad
+// default; 1.x's zero_grad fills them with zeros, then backward adds into them: two sweeps over
+// all the gradients a step that this saves). A parameter that gets no gradient is then skipped by
+// the optimizer, as in PyTorch; the data-parallel reduce gives such a parameter zeros.
+void ClearGradients(torch::optim::Optimizer& optimizer);
+
 // Backward pass, the gradients averaged over the processes (`sync`, null in a one-process run),
 // gradient-norm clipping (clip > 0) and the optimizer's update.
 void BackwardAndStep(const torch::Tensor& loss, torch::nn::Module& model,
