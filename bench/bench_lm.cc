@@ -2,7 +2,9 @@
 // steps as pretraining runs them (train mode, every dropout on, CE + AR/TAR, backward, gradient
 // clipping, AdamW step) on random tokens, and reports tokens/s, the model's matmul FLOP/s as a
 // fraction of a float32 matmul peak measured in the same process, the time split between
-// forward / backward / optimizer, and peak memory.
+// forward / backward / optimizer, and peak memory. The peak is a 2048^2 product timed for a
+// quarter of a second after each timed step, the median taken: on a shared machine one timing
+// at the start moved by 2x between runs, and the model's steps with it.
 //
 //   bench_lm [--device cpu|cuda] [--steps N] [--warmup N] [--model full|small|both]
 //            [--threads N] [--vocab V] [--bs B] [--bptt T] [--layer 0|1] [--fused-loss 0|1]
@@ -43,6 +45,7 @@
 #include "model/cpu_bf16.h"
 #include "model/lstm_layer.h"
 #include "train/fused_adamw.h"
+#include "train/training_loop.h"
 #include "util/cpu_env.h"
 
 namespace ulmfit {
@@ -79,8 +82,9 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-// GFLOP/s of (m x k) @ (k x n) in float32, repeated until ~0.5 s have passed.
-double MatmulGflops(int64_t m, int64_t k, int64_t n, const torch::Device& device) {
+// GFLOP/s of (m x k) @ (k x n) in float32, repeated until `seconds` have passed.
+double MatmulGflops(int64_t m, int64_t k, int64_t n, const torch::Device& device,
+                    double seconds = 0.5) {
   torch::NoGradGuard no_grad;
   auto opts = torch::TensorOptions().dtype(torch::kFloat).device(device);
   torch::Tensor a = torch::randn({m, k}, opts), b = torch::randn({k, n}, opts);
@@ -89,7 +93,7 @@ double MatmulGflops(int64_t m, int64_t k, int64_t n, const torch::Device& device
   int iters = 0;
   const auto start = Clock::now();
   double elapsed = 0;
-  while (elapsed < 0.5 || iters < 3) {
+  while (elapsed < seconds || iters < 3) {
     torch::mm_out(c, a, b);
     ++iters;
     if (iters % 4 == 0 || !device.is_cuda()) {
@@ -188,8 +192,7 @@ void ProfileSteps(const ModelShape& shape, int steps, Step&& train_step) {
 #endif
 }
 
-void BenchModel(const ModelShape& shape, const Flags& flags, const torch::Device& device,
-               double peak_square) {
+void BenchModel(const ModelShape& shape, const Flags& flags, const torch::Device& device) {
   ModelConfig mc;  // fastai LM dropouts, drop_mult 1
   mc.emb_size = shape.emb;
   mc.hidden_size = shape.hidden;
@@ -222,7 +225,7 @@ void BenchModel(const ModelShape& shape, const Flags& flags, const torch::Device
     torch::Tensor input = data.slice(0, 0, bptt), target = data.slice(0, 1, bptt + 1);
     Sync(device);
     const auto t0 = Clock::now();
-    optimizer.zero_grad();
+    ClearGradients(optimizer);  // as the trainers do
     LmOutput out;
     torch::Tensor loss;
     {
@@ -248,35 +251,42 @@ void BenchModel(const ModelShape& shape, const Flags& flags, const torch::Device
     return {Seconds(t0, t1), Seconds(t1, t2), Seconds(t2, t3)};
   };
   double t_fwd = 0, t_bwd = 0, t_opt = 0, t_total = 0;
-  Usage usage_start{};
+  double cpu_s = 0, faults = 0;
+  std::vector<double> square;  // the 2048^2 product's GFLOP/s after each timed step
   for (int step = 0; step < flags.warmup + flags.steps; ++step) {
-    if (step == flags.warmup) usage_start = ProcessUsage();
+    const Usage before = ProcessUsage();
     const auto [fwd, bwd, opt] = train_step();
     if (step >= flags.warmup) {
+      const Usage after = ProcessUsage();
+      cpu_s += after.cpu_s - before.cpu_s;
+      faults += after.minor_faults - before.minor_faults;
       t_fwd += fwd;
       t_bwd += bwd;
       t_opt += opt;
       t_total += fwd + bwd + opt;
+      square.push_back(MatmulGflops(2048, 2048, 2048, device, 0.25));
     }
   }
+  std::sort(square.begin(), square.end());
+  const double peak_square = square.size() % 2 == 1
+                                 ? square[square.size() / 2]
+                                 : 0.5 * (square[square.size() / 2 - 1] + square[square.size() / 2]);
   const double n = flags.steps;
-  const Usage usage_end = ProcessUsage();
   // CPU seconds per step are less sensitive than wall time to other processes on the machine;
   // page faults per step show whether freed tensor memory is being reused.
-  const double cpu_per_step = (usage_end.cpu_s - usage_start.cpu_s) / n;
-  const double faults_per_step = (usage_end.minor_faults - usage_start.minor_faults) / n;
+  const double cpu_per_step = cpu_s / n;
+  const double faults_per_step = faults / n;
   const double tokens_per_s = bs * bptt * n / t_total;
   const double model_gflops = step_flops * n / t_total / 1e9;
   // The recurrent product of the widest layer, (bs x h) @ (h x 4h): the LSTM's own shape.
   const double peak_recurrent = MatmulGflops(bs, shape.hidden, 4 * shape.hidden, device);
   std::printf(
-      "| %s %d/%d/%d | %s | %d | %.0f | %.0f (%.0f/%.0f/%.0f) | %.1f | %.0fk | %.1f | %.1f | %.1f "
-      "| %.1f | %.0f%% | %.0f | %s |\n",
+      "| %s %d/%d/%d | %s | %d | %.0f | %.0f (%.0f/%.0f/%.0f) | %.1f | %.0fk | %.1f | %.1f | %.0f "
+      "(%.0f-%.0f) | %.1f | %.0f%% | %.0f | %s |\n",
       shape.name, shape.emb, shape.hidden, shape.layers, device.str().c_str(),
       torch::get_num_threads(), tokens_per_s, 1e3 * t_total / n, 1e3 * t_fwd / n,
       1e3 * t_bwd / n, 1e3 * t_opt / n, cpu_per_step, faults_per_step / 1e3, step_flops / 1e9,
-      model_gflops, peak_square,
-      peak_recurrent, 100.0 * model_gflops / peak_square, MaxRssMb(),
+      model_gflops, peak_square, square.front(), square.back(), peak_recurrent, 100.0 * model_gflops / peak_square, MaxRssMb(),
       CudaPeakMb(device).c_str());
   std::fflush(stdout);
   if (flags.profile) ProfileSteps(shape, flags.steps, train_step);
@@ -376,16 +386,18 @@ int main(int argc, char** argv) {
   std::printf("vocab %lld, batch %lld, bptt %lld, %d warmup + %d timed steps\n\n",
               static_cast<long long>(flags.vocab), static_cast<long long>(flags.bs),
               static_cast<long long>(flags.bptt), flags.warmup, flags.steps);
-  const double peak = ulmfit::MatmulGflops(2048, 2048, 2048, device);
+  std::printf("mm2048 at the start: %.0f GFLOP/s\n\n",
+              ulmfit::MatmulGflops(2048, 2048, 2048, device));
   std::printf(
       "| model emb/hid/layers | device | threads | tokens/s | step ms (fwd/bwd/opt) | "
-      "CPU s/step | page faults/step | GFLOP/step | model GFLOP/s | mm2048 GFLOP/s | "
+      "CPU s/step | page faults/step | GFLOP/step | model GFLOP/s | "
+      "mm2048 GFLOP/s (median, range) | "
       "recurrent mm GFLOP/s | of mm2048 | max RSS MB | CUDA peak MB |\n"
       "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::fflush(stdout);
   const ulmfit::ModelShape full{"full", 400, 1152, 3}, small{"small", 128, 512, 2};
-  if (flags.model != "small") ulmfit::BenchModel(full, flags, device, peak);
-  if (flags.model != "full") ulmfit::BenchModel(small, flags, device, peak);
+  if (flags.model != "small") ulmfit::BenchModel(full, flags, device);
+  if (flags.model != "full") ulmfit::BenchModel(small, flags, device);
   if (flags.layer) {
     std::printf("\n| LSTM layer fwd+bwd | device | ours ms | libtorch ms | speedup |\n"
                 "|---|---|---|---|---|\n");
