@@ -286,8 +286,8 @@ void BenchModel(const ModelShape& shape, const Flags& flags, const torch::Device
       shape.name, shape.emb, shape.hidden, shape.layers, device.str().c_str(),
       torch::get_num_threads(), tokens_per_s, 1e3 * t_total / n, 1e3 * t_fwd / n,
       1e3 * t_bwd / n, 1e3 * t_opt / n, cpu_per_step, faults_per_step / 1e3, step_flops / 1e9,
-      model_gflops, peak_square, square.front(), square.back(), peak_recurrent, 100.0 * model_gflops / peak_square, MaxRssMb(),
-      CudaPeakMb(device).c_str());
+      model_gflops, peak_square, square.front(), square.back(), peak_recurrent,
+      100.0 * model_gflops / peak_square, MaxRssMb(), CudaPeakMb(device).c_str());
   std::fflush(stdout);
   if (flags.profile) ProfileSteps(shape, flags.steps, train_step);
 }

@@ -106,8 +106,19 @@ TEST(FusedAdamWTest, AmsgradAndOddLayoutsTakeLibtorchsStep) {
     reference.step();
   }
   for (size_t i = 0; i < ours.size(); ++i) EXPECT_TRUE(torch::equal(ours[i], theirs[i]));
-  // A non-contiguous parameter (a transposed view's gradient layout) and double precision.
+  // A float32 parameter whose gradient is a transposed (non-contiguous) view.
   torch::manual_seed(6);
+  torch::Tensor strided = torch::randn({8, 5}).requires_grad_(true);
+  torch::Tensor strided_ref = strided.detach().clone().requires_grad_(true);
+  FusedAdamW fused_strided({strided}, torch::optim::AdamWOptions(0.1));
+  torch::optim::AdamW ref_strided({strided_ref}, torch::optim::AdamWOptions(0.1));
+  strided.mutable_grad() = torch::randn({5, 8}).t();
+  ASSERT_FALSE(strided.grad().is_contiguous());
+  strided_ref.mutable_grad() = strided.grad().clone();
+  fused_strided.step();
+  ref_strided.step();
+  EXPECT_TRUE(torch::equal(strided, strided_ref));
+  // Double precision.
   torch::Tensor wide = torch::randn({8, 5}, torch::kDouble).requires_grad_(true);
   torch::Tensor wide_ref = wide.detach().clone().requires_grad_(true);
   FusedAdamW fused_double({wide}, torch::optim::AdamWOptions(0.1));
