@@ -1,6 +1,6 @@
 // AdamW whose update is one pass over each parameter on the CPU. libtorch's AdamW::step runs
 // nine tensor ops per parameter (decay, two moment updates, sqrt, divide, add, addcdiv), each a
-// sweep over memory with temporaries; on the full AWD-LSTM (33M parameters) that was 3-4% of a
+// sweep over memory with temporaries; on the full AWD-LSTM (32M parameters) that was 3-4% of a
 // CPU training step (docs/results.md, "CPU kernels"). Same algorithm, options, state and
 // checkpoint format as torch::optim::AdamW (it is one), so saved optimizers load either way;
 // results agree with libtorch's to float rounding. Parameters it cannot take in one pass (not
